@@ -1,0 +1,53 @@
+//! # ticksync-protocol
+//!
+//! The Ticksync wire protocol and the client-side logic every Ticksync client shares:
+//!
+//! - [`messages`]: [`ClientMsg`] and [`ServerMsg`], the messages on the wire;
+//! - [`codec`]: their exact byte encoding (docs/PROTOCOL.md), with total decoding;
+//! - [`movement`]: the deterministic fixed-point movement rule [`step`];
+//! - [`snapshot`]: building full and delta snapshot bodies;
+//! - [`ClientWorld`]: reconstructing the world from snapshots, checksum-verified;
+//! - [`Predictor`]: client-side prediction and reconciliation;
+//! - [`checksum`]: the view checksum.
+//!
+//! No I/O, no clocks, no async runtime: time and bytes are always parameters, so
+//! servers, bots, native and wasm clients all use the same code.
+//!
+//! ```
+//! use ticksync_protocol::*;
+//!
+//! // Server side: a delta between two ticks of a view, encoded.
+//! let e = |id, x, y| EntityState { id: PlayerId(id), pos: FixedPos::new(x, y) };
+//! let base = [e(1, 0, 0), e(2, 100, 100)];
+//! let cur = [e(1, 53, 0), e(2, 100, 100)];
+//! let msg = ServerMsg::Snapshot(Snapshot {
+//!     ack_input: InputSeq(1),
+//!     body: snapshot::delta(Tick(2), Tick(1), &base, &cur),
+//! });
+//! let bytes = codec::encode_server(&msg);
+//!
+//! // Client side: decode and apply on top of the full snapshot of tick 1.
+//! let mut world = ClientWorld::new();
+//! world.apply(&snapshot::full(Tick(1), &base)).unwrap();
+//! let ServerMsg::Snapshot(s) = codec::decode_server(&bytes).unwrap() else { panic!() };
+//! world.apply(&s.body).unwrap();
+//! assert_eq!(world.get(PlayerId(1)), Some(FixedPos::new(53, 0)));
+//! ```
+
+#![warn(missing_docs)]
+
+pub mod checksum;
+mod client_world;
+pub mod codec;
+pub mod messages;
+pub mod movement;
+mod predictor;
+pub mod snapshot;
+mod types;
+
+pub use client_world::{Applied, ApplyError, ClientWorld};
+pub use codec::DecodeError;
+pub use messages::*;
+pub use movement::{MoveConfig, step};
+pub use predictor::{Predictor, Reconciliation};
+pub use types::*;

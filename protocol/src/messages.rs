@@ -1,0 +1,265 @@
+//! Every message that travels over the wire, as plain Rust types.
+//!
+//! The byte layout of each is defined by docs/PROTOCOL.md and implemented in
+//! [`crate::codec`]; nothing here knows about bytes.
+
+use glam::IVec2;
+
+use crate::movement::MoveConfig;
+use crate::types::{Checksum, FixedPos, InputSeq, MoveDir, PlayerId, ResumeToken, Tick};
+
+/// The protocol's major version. A server accepts only clients of its own version.
+pub const PROTOCOL_VERSION: u16 = 1;
+
+/// The WebSocket subprotocol a client must offer.
+pub const SUBPROTOCOL: &str = "ticksync.v1";
+
+/// The HTTP path of the WebSocket endpoint.
+pub const WS_PATH: &str = "/ws";
+
+/// Most inputs one `Input` message may carry.
+pub const MAX_INPUTS_PER_MSG: usize = 8;
+
+/// Longest player name, in bytes of UTF-8.
+pub const MAX_NAME_LEN: usize = 32;
+
+/// Longest auth token, in bytes.
+pub const MAX_AUTH_TOKEN_LEN: usize = 512;
+
+/// Longest error message text, in bytes.
+pub const MAX_ERROR_TEXT_LEN: usize = 1024;
+
+/// Largest encoded client message, in bytes.
+pub const MAX_CLIENT_MSG_LEN: usize = 1024;
+
+/// Largest encoded server message a client must accept, in bytes.
+pub const MAX_SERVER_MSG_LEN: usize = 16 << 20;
+
+/// A message from a client to the server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientMsg {
+    /// The first message of every connection.
+    Hello(Hello),
+    /// One or more consecutive movement inputs.
+    Input(Input),
+    /// Application-level ping, answered by [`ServerMsg::Pong`].
+    Ping {
+        /// The client's clock in microseconds, echoed back.
+        client_time_us: u64,
+    },
+    /// Ask for a full snapshot next tick (after a desync).
+    Resync,
+}
+
+/// Opens a session.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Hello {
+    /// Must equal the server's [`PROTOCOL_VERSION`].
+    pub version: u16,
+    /// Display name, at most [`MAX_NAME_LEN`] bytes.
+    pub name: Option<String>,
+    /// Signed join token, required when the server has an auth secret.
+    pub auth_token: Option<String>,
+    /// Resume token from an earlier `Welcome`, to take a session back.
+    pub resume_token: Option<ResumeToken>,
+}
+
+/// A batch of consecutive inputs: `dirs[i]` has sequence number `first_seq + i`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Input {
+    /// The latest snapshot tick the client holds, if any.
+    pub ack_tick: Option<Tick>,
+    /// Sequence number of `dirs[0]`; 1 for a session's first input.
+    pub first_seq: InputSeq,
+    /// One direction per tick, 1 to [`MAX_INPUTS_PER_MSG`] of them.
+    pub dirs: Vec<MoveDir>,
+}
+
+impl Input {
+    /// The inputs with their sequence numbers.
+    pub fn iter(&self) -> impl Iterator<Item = (InputSeq, MoveDir)> + '_ {
+        self.dirs
+            .iter()
+            .enumerate()
+            .map(|(i, d)| (InputSeq(self.first_seq.0.wrapping_add(i as u32)), *d))
+    }
+}
+
+/// A message from the server to a client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServerMsg {
+    /// Accepts a `Hello`.
+    Welcome(Welcome),
+    /// The world state for one tick.
+    Snapshot(Snapshot),
+    /// Answers a client `Ping`.
+    Pong {
+        /// The client's timestamp from the `Ping`.
+        client_time_us: u64,
+        /// The server tick when the ping was handled.
+        server_tick: Tick,
+    },
+    /// A failure; usually followed by a close.
+    Error(ErrorMsg),
+}
+
+/// The server's answer to a `Hello`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Welcome {
+    /// The client's own player (and entity) id.
+    pub player_id: PlayerId,
+    /// The server's current tick.
+    pub tick: Tick,
+    /// Ticks per second.
+    pub tick_rate: u16,
+    /// Movement constants and world bounds for `step`.
+    pub movement: MoveConfig,
+    /// Grid steps per world unit (always [`crate::FIXED_SCALE`] in v1).
+    pub fixed_scale: u16,
+    /// Interest radius in grid steps; 0 means every client sees every player.
+    pub view_radius: u32,
+    /// Token to resume this session after a disconnect.
+    pub resume_token: ResumeToken,
+    /// Whether this `Welcome` resumed an earlier session.
+    pub resumed: bool,
+    /// The last input sequence the server processed (0 for a new session).
+    pub last_input_seq: InputSeq,
+}
+
+/// One entity's full state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct EntityState {
+    /// The entity (player) id.
+    pub id: PlayerId,
+    /// Its position.
+    pub pos: FixedPos,
+}
+
+/// One entity's change of position since the baseline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct EntityDelta {
+    /// The entity (player) id.
+    pub id: PlayerId,
+    /// Current position minus baseline position, in grid steps.
+    pub delta: IVec2,
+}
+
+/// A snapshot as sent to one client: a per-client header and a body that clients
+/// sharing a baseline and a view can share byte for byte.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    /// The last input sequence the server processed for this client (0: none).
+    pub ack_input: InputSeq,
+    /// The world part.
+    pub body: SnapshotBody,
+}
+
+/// The world part of a snapshot: the entities a client should hold at `tick`.
+///
+/// Lists are sorted by id with each id at most once per list. Apply `removed`, then
+/// `spawned`, then `changed` to the baseline.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SnapshotBody {
+    /// The tick this state belongs to.
+    pub tick: Tick,
+    /// The tick of the state this is a delta against; `None` for a full snapshot.
+    pub baseline: Option<Tick>,
+    /// Entities in the baseline that are gone.
+    pub removed: Vec<PlayerId>,
+    /// Entities not in the baseline (all of them, in a full snapshot).
+    pub spawned: Vec<EntityState>,
+    /// Entities in both whose position changed.
+    pub changed: Vec<EntityDelta>,
+    /// Checksum of the resulting entity set.
+    pub checksum: Checksum,
+}
+
+/// An error report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorMsg {
+    /// What went wrong.
+    pub code: ErrorCode,
+    /// Human-readable detail, at most [`MAX_ERROR_TEXT_LEN`] bytes.
+    pub message: String,
+}
+
+/// Error codes of [`ErrorMsg`], stable across versions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorCode {
+    /// `Hello.version` differs from the server's; the message names both.
+    VersionMismatch,
+    /// A message could not be decoded.
+    Malformed,
+    /// A valid message at the wrong time (e.g. `Input` before `Hello`, a second `Hello`).
+    UnexpectedMessage,
+    /// Missing, invalid or expired join token.
+    AuthFailed,
+    /// Unknown, expired or already used resume token.
+    ResumeFailed,
+    /// No room for another player.
+    ServerFull,
+    /// Too many messages.
+    RateLimited,
+    /// The server is shutting down.
+    ShuttingDown,
+    /// A code this version does not know.
+    Other(u16),
+}
+
+impl ErrorCode {
+    /// The code's number on the wire.
+    pub fn to_u16(self) -> u16 {
+        match self {
+            ErrorCode::VersionMismatch => 1,
+            ErrorCode::Malformed => 2,
+            ErrorCode::UnexpectedMessage => 3,
+            ErrorCode::AuthFailed => 4,
+            ErrorCode::ResumeFailed => 5,
+            ErrorCode::ServerFull => 6,
+            ErrorCode::RateLimited => 7,
+            ErrorCode::ShuttingDown => 8,
+            ErrorCode::Other(n) => n,
+        }
+    }
+
+    /// The code for a number on the wire; unknown numbers are kept as `Other`.
+    pub fn from_u16(n: u16) -> ErrorCode {
+        match n {
+            1 => ErrorCode::VersionMismatch,
+            2 => ErrorCode::Malformed,
+            3 => ErrorCode::UnexpectedMessage,
+            4 => ErrorCode::AuthFailed,
+            5 => ErrorCode::ResumeFailed,
+            6 => ErrorCode::ServerFull,
+            7 => ErrorCode::RateLimited,
+            8 => ErrorCode::ShuttingDown,
+            n => ErrorCode::Other(n),
+        }
+    }
+}
+
+/// WebSocket close codes the server uses (docs/PROTOCOL.md, "Close codes").
+pub mod close {
+    /// Normal close; a client closing with it leaves at once (no resume grace).
+    pub const NORMAL: u16 = 1000;
+    /// Server shutting down.
+    pub const GOING_AWAY: u16 = 1001;
+    /// Undecodable message or message at the wrong time.
+    pub const PROTOCOL_ERROR: u16 = 1002;
+    /// Text frame (the protocol is binary only).
+    pub const UNSUPPORTED_DATA: u16 = 1003;
+    /// Policy violation: flood, failed auth or resume, version mismatch.
+    pub const POLICY_VIOLATION: u16 = 1008;
+    /// Message larger than the limit.
+    pub const MESSAGE_TOO_BIG: u16 = 1009;
+    /// Server full; try again later.
+    pub const TRY_AGAIN_LATER: u16 = 1013;
+    /// No `Hello` within the handshake timeout.
+    pub const HANDSHAKE_TIMEOUT: u16 = 4000;
+    /// Nothing received within the idle timeout.
+    pub const IDLE_TIMEOUT: u16 = 4001;
+    /// The client did not read its snapshots for the stall timeout.
+    pub const SLOW_CONSUMER: u16 = 4002;
+    /// Another connection resumed this session.
+    pub const SESSION_TAKEN_OVER: u16 = 4003;
+}
