@@ -1,0 +1,210 @@
+//! The server's configuration: one clap struct, every flag also settable as a
+//! `TICKSYNC_*` environment variable, validated before anything starts.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::Parser;
+use ticksync_protocol::movement::{MAX_SPEED_PER_TICK, MAX_WORLD_FIXED};
+use ticksync_protocol::{FIXED_SCALE, MoveConfig};
+
+/// Ticksync: an authoritative fixed-tick game state-sync server.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "ticksync-server", version, about)]
+pub struct Config {
+    /// Address to listen on (HTTP and WebSocket share it). Port 0 picks a free port.
+    #[arg(long, env = "TICKSYNC_BIND", default_value = "127.0.0.1:7777")]
+    pub bind: SocketAddr,
+
+    /// Simulation ticks per second.
+    #[arg(long, env = "TICKSYNC_TICK_RATE", default_value_t = 30)]
+    pub tick_rate: u16,
+
+    /// Side of the square world, in world units.
+    #[arg(long, env = "TICKSYNC_WORLD_SIZE", default_value_t = 1000.0)]
+    pub world_size: f64,
+
+    /// Player speed, in world units per second.
+    #[arg(long, env = "TICKSYNC_SPEED", default_value_t = 100.0)]
+    pub speed: f64,
+
+    /// Interest radius in world units: a client sees only players within it.
+    /// 0 means every client sees every player.
+    #[arg(long, env = "TICKSYNC_VIEW_RADIUS", default_value_t = 0.0)]
+    pub view_radius: f64,
+
+    /// Most players in the world (connected or within their resume grace).
+    #[arg(long, env = "TICKSYNC_MAX_PLAYERS", default_value_t = 5000)]
+    pub max_players: usize,
+
+    /// Most open TCP connections; more are refused with HTTP 503 before the upgrade.
+    #[arg(long, env = "TICKSYNC_MAX_CONNECTIONS", default_value_t = 10_000)]
+    pub max_connections: usize,
+
+    /// Time a new connection has to finish the HTTP upgrade and send Hello.
+    #[arg(long, env = "TICKSYNC_HANDSHAKE_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub handshake_timeout: Duration,
+
+    /// A connection that sends nothing for this long is closed (4001).
+    #[arg(long, env = "TICKSYNC_IDLE_TIMEOUT", default_value = "15s", value_parser = humantime::parse_duration)]
+    pub idle_timeout: Duration,
+
+    /// Interval of WebSocket pings from the server.
+    #[arg(long, env = "TICKSYNC_PING_INTERVAL", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub ping_interval: Duration,
+
+    /// A client whose outbound queue stays full this long is disconnected (4002).
+    #[arg(long, env = "TICKSYNC_STALL_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub stall_timeout: Duration,
+
+    /// How long a player whose connection dropped stays in the world, resumable.
+    #[arg(long, env = "TICKSYNC_RESUME_GRACE", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub resume_grace: Duration,
+
+    /// Snapshots that may wait for one client's socket; beyond it ticks are skipped.
+    #[arg(long, env = "TICKSYNC_OUTBOUND_QUEUE", default_value_t = 4)]
+    pub outbound_queue: usize,
+
+    /// Inputs that may wait per player; beyond it new inputs are dropped.
+    #[arg(long, env = "TICKSYNC_INPUT_QUEUE", default_value_t = 16)]
+    pub input_queue: usize,
+
+    /// Largest WebSocket message accepted from a client, in bytes (1009 beyond).
+    #[arg(long, env = "TICKSYNC_MAX_MESSAGE_SIZE", default_value_t = 1024)]
+    pub max_message_size: usize,
+
+    /// Time to close connections on SIGTERM / Ctrl-C before exiting anyway.
+    #[arg(long, env = "TICKSYNC_DRAIN_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub drain_timeout: Duration,
+
+    /// Write logs as JSON lines instead of human-readable text.
+    #[arg(long, env = "TICKSYNC_LOG_JSON", default_value_t = false)]
+    pub log_json: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config::parse_from(["ticksync-server"])
+    }
+}
+
+impl Config {
+    /// A config for tests: an ephemeral port on 127.0.0.1 and otherwise defaults.
+    pub fn for_tests() -> Config {
+        Config {
+            bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+            ..Config::default()
+        }
+    }
+
+    /// Checks ranges and relations between values; the message says what to fix.
+    pub fn validate(&self) -> Result<(), String> {
+        let max_world = f64::from(MAX_WORLD_FIXED / FIXED_SCALE);
+        if !(1..=240).contains(&self.tick_rate) {
+            return Err(format!(
+                "--tick-rate must be 1..=240, got {}",
+                self.tick_rate
+            ));
+        }
+        if !(self.world_size.is_finite() && self.world_size >= 1.0 && self.world_size <= max_world)
+        {
+            return Err(format!(
+                "--world-size must be 1..={max_world}, got {}",
+                self.world_size
+            ));
+        }
+        let max_speed =
+            f64::from(MAX_SPEED_PER_TICK) * f64::from(self.tick_rate) / f64::from(FIXED_SCALE);
+        if !(self.speed.is_finite() && self.speed > 0.0 && self.speed <= max_speed) {
+            return Err(format!(
+                "--speed must be > 0 and <= {max_speed}, got {}",
+                self.speed
+            ));
+        }
+        if !(self.view_radius.is_finite()
+            && self.view_radius >= 0.0
+            && self.view_radius <= max_world)
+        {
+            return Err(format!(
+                "--view-radius must be 0..={max_world}, got {}",
+                self.view_radius
+            ));
+        }
+        for (name, v) in [
+            ("--max-players", self.max_players),
+            ("--max-connections", self.max_connections),
+            ("--outbound-queue", self.outbound_queue),
+            ("--input-queue", self.input_queue),
+        ] {
+            if v == 0 {
+                return Err(format!("{name} must be at least 1"));
+            }
+        }
+        if !(64..=1 << 20).contains(&self.max_message_size) {
+            return Err(format!(
+                "--max-message-size must be 64..=1048576, got {}",
+                self.max_message_size
+            ));
+        }
+        for (name, d) in [
+            ("--handshake-timeout", self.handshake_timeout),
+            ("--idle-timeout", self.idle_timeout),
+            ("--ping-interval", self.ping_interval),
+            ("--stall-timeout", self.stall_timeout),
+            ("--drain-timeout", self.drain_timeout),
+        ] {
+            if d.is_zero() {
+                return Err(format!("{name} must be greater than zero"));
+            }
+        }
+        if self.ping_interval >= self.idle_timeout {
+            return Err("--ping-interval must be shorter than --idle-timeout".into());
+        }
+        Ok(())
+    }
+
+    /// The fixed-point movement constants this config implies.
+    pub fn movement(&self) -> MoveConfig {
+        MoveConfig::from_units(self.speed, u32::from(self.tick_rate), self.world_size)
+    }
+
+    /// The duration of one tick.
+    pub fn tick_period(&self) -> Duration {
+        Duration::from_secs_f64(1.0 / f64::from(self.tick_rate))
+    }
+
+    /// A duration expressed in whole ticks (at least 1).
+    pub fn ticks(&self, d: Duration) -> u32 {
+        ((d.as_secs_f64() * f64::from(self.tick_rate)).ceil() as u32).max(1)
+    }
+
+    /// The view radius in grid steps (0: unlimited).
+    pub fn view_radius_fixed(&self) -> u32 {
+        (self.view_radius * f64::from(FIXED_SCALE)).round() as u32
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        let c = Config::default();
+        assert_eq!(c.validate(), Ok(()));
+        assert_eq!(c.bind.to_string(), "127.0.0.1:7777");
+        assert_eq!(c.movement().speed_per_tick, 53);
+        assert_eq!(c.ticks(c.resume_grace), 300);
+    }
+
+    #[test]
+    fn bad_values_are_explained() {
+        let c = Config::parse_from(["x", "--tick-rate", "0"]);
+        assert!(c.validate().unwrap_err().contains("--tick-rate"));
+        let c = Config::parse_from(["x", "--world-size=-5"]);
+        assert!(c.validate().unwrap_err().contains("--world-size"));
+        let c = Config::parse_from(["x", "--ping-interval", "20s"]);
+        assert!(c.validate().unwrap_err().contains("--ping-interval"));
+        assert!(Config::try_parse_from(["x", "--idle-timeout", "soon"]).is_err());
+    }
+}

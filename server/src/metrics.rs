@@ -1,0 +1,336 @@
+//! Prometheus metrics: one registry with every counter the server exports, encoded
+//! by `prometheus-client` for `GET /metrics`.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+/// Why an input was not applied.
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum InputRejection {
+    /// Sequence number at or below one already received (duplicate or old).
+    stale,
+    /// The player's input queue was full.
+    queue_full,
+    /// The tick loop's command queue was full.
+    server_busy,
+    /// Over the connection's message rate limit.
+    rate_limited,
+}
+
+/// Why a connection ended.
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum DisconnectReason {
+    /// The client closed the WebSocket.
+    client_closed,
+    /// The TCP connection broke.
+    connection_lost,
+    /// No complete upgrade + Hello within the handshake timeout.
+    handshake_timeout,
+    /// Nothing received within the idle timeout.
+    idle_timeout,
+    /// Undecodable or unexpected message.
+    protocol_error,
+    /// A text frame.
+    text_frame,
+    /// A message over the size limit.
+    too_big,
+    /// Outbound queue full for the stall timeout.
+    slow_consumer,
+    /// Hello with the wrong protocol version.
+    version_mismatch,
+    /// No room for another player.
+    server_full,
+    /// Bad or expired resume token.
+    resume_failed,
+    /// Join token missing or invalid.
+    auth_failed,
+    /// Flooding beyond the rate limit.
+    rate_limited,
+    /// Another connection resumed the session.
+    taken_over,
+    /// Server shutdown.
+    shutdown,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct InputLabel {
+    reason: InputRejection,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DisconnectLabel {
+    reason: DisconnectReason,
+}
+
+/// Every metric the server exports. Cheap to update from any thread.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    /// Duration of each tick's work.
+    pub tick_duration: Histogram,
+    /// How late each tick started relative to its schedule.
+    pub tick_lateness: Histogram,
+    tick_duration_max_ns: AtomicU64,
+    tick_duration_max: Gauge<f64, AtomicU64>,
+    /// Ticks simulated.
+    pub ticks: Counter,
+    /// Ticks that started a whole period or more late, or were skipped.
+    pub ticks_missed: Counter,
+    /// Players in the world.
+    pub players: Gauge,
+    /// Open TCP connections, handshaking or playing.
+    pub connections: Gauge,
+    /// Bytes of WebSocket payload sent.
+    pub bytes_sent: Counter,
+    /// Bytes of WebSocket payload received.
+    pub bytes_received: Counter,
+    /// WebSocket messages received from clients.
+    pub messages_received: Counter,
+    /// Inputs applied by the simulation.
+    pub inputs_applied: Counter,
+    /// Input directions outside -127..=127 that were clamped.
+    pub inputs_clamped: Counter,
+    inputs_rejected: Family<InputLabel, Counter>,
+    disconnects: Family<DisconnectLabel, Counter>,
+    /// Snapshots not enqueued because a client's queue was full.
+    pub snapshots_skipped: Counter,
+    /// Snapshot messages enqueued.
+    pub snapshots_sent: Counter,
+    /// Full snapshots enqueued (joins, resyncs, stale baselines).
+    pub snapshots_full: Counter,
+    /// Distinct snapshot bodies encoded (shared by clients with the same baseline and view).
+    pub snapshot_bodies_encoded: Counter,
+    /// HTTP requests refused before the upgrade (503 / 429).
+    pub connections_refused: Counter,
+    /// Sessions resumed with a resume token.
+    pub sessions_resumed: Counter,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    /// Creates and registers every metric.
+    pub fn new() -> Metrics {
+        let tick_buckets = [
+            0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002, 0.003, 0.005, 0.008, 0.012, 0.02,
+            0.033, 0.05, 0.1, 0.25,
+        ];
+        let m = Metrics {
+            registry: Registry::default(),
+            tick_duration: Histogram::new(tick_buckets),
+            tick_lateness: Histogram::new(tick_buckets),
+            tick_duration_max_ns: AtomicU64::new(0),
+            tick_duration_max: Gauge::default(),
+            ticks: Counter::default(),
+            ticks_missed: Counter::default(),
+            players: Gauge::default(),
+            connections: Gauge::default(),
+            bytes_sent: Counter::default(),
+            bytes_received: Counter::default(),
+            messages_received: Counter::default(),
+            inputs_applied: Counter::default(),
+            inputs_clamped: Counter::default(),
+            inputs_rejected: Family::default(),
+            disconnects: Family::default(),
+            snapshots_skipped: Counter::default(),
+            snapshots_sent: Counter::default(),
+            snapshots_full: Counter::default(),
+            snapshot_bodies_encoded: Counter::default(),
+            connections_refused: Counter::default(),
+            sessions_resumed: Counter::default(),
+        };
+        m.register()
+    }
+
+    fn register(mut self) -> Metrics {
+        let r = &mut self.registry;
+        r.register(
+            "ticksync_tick_duration_seconds",
+            "Time spent on each tick's work",
+            self.tick_duration.clone(),
+        );
+        r.register(
+            "ticksync_tick_lateness_seconds",
+            "How late each tick started against its fixed schedule",
+            self.tick_lateness.clone(),
+        );
+        r.register(
+            "ticksync_tick_duration_max_seconds",
+            "Longest tick since start",
+            self.tick_duration_max.clone(),
+        );
+        r.register("ticksync_ticks", "Ticks simulated", self.ticks.clone());
+        r.register(
+            "ticksync_ticks_missed",
+            "Ticks that started a full period late or were skipped",
+            self.ticks_missed.clone(),
+        );
+        r.register(
+            "ticksync_players",
+            "Players in the world",
+            self.players.clone(),
+        );
+        r.register(
+            "ticksync_connections",
+            "Open connections",
+            self.connections.clone(),
+        );
+        r.register(
+            "ticksync_bytes_sent",
+            "WebSocket payload bytes sent",
+            self.bytes_sent.clone(),
+        );
+        r.register(
+            "ticksync_bytes_received",
+            "WebSocket payload bytes received",
+            self.bytes_received.clone(),
+        );
+        r.register(
+            "ticksync_messages_received",
+            "WebSocket messages received",
+            self.messages_received.clone(),
+        );
+        r.register(
+            "ticksync_inputs_applied",
+            "Inputs applied",
+            self.inputs_applied.clone(),
+        );
+        r.register(
+            "ticksync_inputs_clamped",
+            "Input directions clamped into -127..=127",
+            self.inputs_clamped.clone(),
+        );
+        r.register(
+            "ticksync_inputs_rejected",
+            "Inputs not applied, by reason",
+            self.inputs_rejected.clone(),
+        );
+        r.register(
+            "ticksync_disconnects",
+            "Connections closed, by reason",
+            self.disconnects.clone(),
+        );
+        r.register(
+            "ticksync_snapshots_skipped",
+            "Snapshots skipped because a client's outbound queue was full",
+            self.snapshots_skipped.clone(),
+        );
+        r.register(
+            "ticksync_snapshots_sent",
+            "Snapshots enqueued",
+            self.snapshots_sent.clone(),
+        );
+        r.register(
+            "ticksync_snapshots_full",
+            "Full snapshots enqueued",
+            self.snapshots_full.clone(),
+        );
+        r.register(
+            "ticksync_snapshot_bodies_encoded",
+            "Distinct snapshot bodies encoded",
+            self.snapshot_bodies_encoded.clone(),
+        );
+        r.register(
+            "ticksync_connections_refused",
+            "Connections refused before the WebSocket upgrade",
+            self.connections_refused.clone(),
+        );
+        r.register(
+            "ticksync_sessions_resumed",
+            "Sessions resumed with a resume token",
+            self.sessions_resumed.clone(),
+        );
+        self
+    }
+
+    /// Counts `n` rejected inputs.
+    pub fn input_rejected(&self, reason: InputRejection, n: u64) {
+        if n > 0 {
+            self.inputs_rejected
+                .get_or_create(&InputLabel { reason })
+                .inc_by(n);
+        }
+    }
+
+    /// The number of inputs rejected for `reason` so far.
+    pub fn inputs_rejected(&self, reason: InputRejection) -> u64 {
+        self.inputs_rejected
+            .get_or_create(&InputLabel { reason })
+            .get()
+    }
+
+    /// Counts a closed connection.
+    pub fn disconnect(&self, reason: DisconnectReason) {
+        self.disconnects
+            .get_or_create(&DisconnectLabel { reason })
+            .inc();
+    }
+
+    /// The number of connections closed for `reason` so far.
+    pub fn disconnects(&self, reason: DisconnectReason) -> u64 {
+        self.disconnects
+            .get_or_create(&DisconnectLabel { reason })
+            .get()
+    }
+
+    /// Records one tick's duration and lateness, in seconds.
+    pub fn observe_tick(&self, duration: f64, lateness: f64) {
+        self.tick_duration.observe(duration);
+        self.tick_lateness.observe(lateness);
+        let ns = (duration * 1e9) as u64;
+        if self.tick_duration_max_ns.fetch_max(ns, Ordering::Relaxed) < ns {
+            self.tick_duration_max.set(duration);
+        }
+    }
+
+    /// The registry in the Prometheus / OpenMetrics text format.
+    pub fn encode(&self) -> String {
+        let mut out = String::with_capacity(8 * 1024);
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exports_the_documented_names() {
+        let m = Metrics::new();
+        m.ticks.inc();
+        m.input_rejected(InputRejection::stale, 2);
+        m.disconnect(DisconnectReason::idle_timeout);
+        m.observe_tick(0.002, 0.0);
+        let text = m.encode();
+        for name in [
+            "ticksync_tick_duration_seconds_bucket",
+            "ticksync_tick_duration_max_seconds 0.002",
+            "ticksync_ticks_total 1",
+            "ticksync_ticks_missed_total 0",
+            "ticksync_players 0",
+            "ticksync_connections 0",
+            "ticksync_bytes_sent_total 0",
+            "ticksync_messages_received_total 0",
+            "ticksync_inputs_rejected_total{reason=\"stale\"} 2",
+            "ticksync_disconnects_total{reason=\"idle_timeout\"} 1",
+            "ticksync_snapshots_skipped_total 0",
+        ] {
+            assert!(text.contains(name), "missing {name} in:\n{text}");
+        }
+        assert_eq!(m.inputs_rejected(InputRejection::stale), 2);
+    }
+}
