@@ -1,10 +1,172 @@
 //! # ticksync-server
 //!
-//! The authoritative fixed-tick server. [`sim`] is the pure simulation; the rest is
-//! the thin async shell around it (filled in below).
+//! The authoritative fixed-tick game server. Layout:
+//!
+//! - [`sim`]: the pure simulation (world, input validation, snapshot planning);
+//! - [`tick`]: the tick thread that owns the world and feeds every client;
+//! - [`net`]: accept loop, HTTP endpoints, WebSocket sessions;
+//! - [`config`], [`metrics`], [`shared`]: what the parts share.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), ticksync_server::StartError> {
+//! let server = ticksync_server::Server::start(ticksync_server::Config::for_tests()).await?;
+//! println!("listening on http://{}", server.local_addr());
+//! server.shutdown().await;
+//! # Ok(()) }
+//! ```
 
 pub mod config;
 pub mod metrics;
+pub mod net;
+pub mod shared;
 pub mod sim;
+pub mod tick;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot, watch};
+use tracing::info;
+
+use ticksync_protocol::messages::close;
+use ticksync_protocol::{EntityState, Tick};
 
 pub use config::Config;
+use metrics::DisconnectReason;
+pub use metrics::Metrics;
+use shared::{CloseCause, Shared};
+
+/// Capacity of the command channel from connections to the tick thread.
+const COMMAND_QUEUE: usize = 16 * 1024;
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The configuration is invalid.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The tick thread could not be spawned.
+    #[error("cannot start the tick thread: {0}")]
+    Thread(std::io::Error),
+}
+
+/// A running server.
+pub struct Server {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    stop_tick: Arc<AtomicBool>,
+    stop_accept: watch::Sender<bool>,
+    accept: tokio::task::JoinHandle<()>,
+    tick: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Server {
+    /// Validates the config, binds the listener and starts the tick thread and the
+    /// accept loop. Must be called inside a tokio runtime.
+    pub async fn start(config: Config) -> Result<Server, StartError> {
+        config.validate().map_err(StartError::Config)?;
+        let listener = TcpListener::bind(config.bind)
+            .await
+            .map_err(|source| StartError::Bind {
+                addr: config.bind,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| StartError::Bind {
+            addr: config.bind,
+            source,
+        })?;
+        let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
+        let shared = Arc::new(Shared::new(config, tx));
+        let stop_tick = Arc::new(AtomicBool::new(false));
+        let stop = stop_tick.clone();
+        let tick = tick::spawn(shared.clone(), rx, move || stop.load(Ordering::Acquire))
+            .map_err(StartError::Thread)?;
+        let (stop_accept, stop_rx) = watch::channel(false);
+        let accept = tokio::spawn(net::accept_loop(listener, shared.clone(), stop_rx));
+        Ok(Server {
+            addr,
+            shared,
+            stop_tick,
+            stop_accept,
+            accept,
+            tick: Some(tick),
+        })
+    }
+
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The server's metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.shared.metrics
+    }
+
+    /// The effective configuration.
+    pub fn config(&self) -> &Config {
+        &self.shared.config
+    }
+
+    /// The world's current tick and every entity, sorted by id, as the tick thread
+    /// holds them between two ticks. `None` if the tick thread has stopped.
+    pub async fn world(&self) -> Option<(Tick, Vec<EntityState>)> {
+        let (reply, rx) = oneshot::channel();
+        self.shared
+            .commands
+            .send(tick::Command::Inspect { reply })
+            .await
+            .ok()?;
+        rx.await.ok()
+    }
+
+    /// Graceful drain: `/healthz` turns 503 and new connections are refused at
+    /// once, every client gets its queued snapshots and a close 1001, then the
+    /// tick thread stops. Returns after at most about `--drain-timeout`.
+    pub async fn shutdown(mut self) {
+        info!("shutting down");
+        self.shared.draining.store(true, Ordering::Release);
+        let _ = self.stop_accept.send(true);
+        let cause = CloseCause {
+            code: close::GOING_AWAY,
+            reason: "server shutting down",
+            metric: DisconnectReason::shutdown,
+        };
+        for entry in self.shared.connections.iter() {
+            entry.closer.close(cause);
+        }
+        let deadline = tokio::time::Instant::now() + self.shared.config.drain_timeout;
+        while !self.shared.connections.is_empty() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        self.stop_tick.store(true, Ordering::Release);
+        if let Some(t) = self.tick.take() {
+            let _ = tokio::task::spawn_blocking(move || t.join()).await;
+        }
+        let _ = (&mut self.accept).await;
+        info!(
+            remaining = self.shared.connections.len(),
+            "shutdown complete"
+        );
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        // A server dropped without `shutdown` still stops its thread and tasks.
+        self.stop_tick.store(true, Ordering::Release);
+        let _ = self.stop_accept.send(true);
+        self.accept.abort();
+    }
+}

@@ -1,0 +1,225 @@
+//! The network shell: the accept loop and per-connection routing of HTTP requests
+//! to `/healthz`, `/metrics` and the WebSocket endpoint `/ws`.
+
+pub mod connection;
+pub mod http;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::time::{Instant, timeout_at};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+use tracing::{Instrument, debug, info_span, warn};
+
+use ticksync_protocol::{SUBPROTOCOL, WS_PATH};
+
+use crate::metrics::DisconnectReason;
+use crate::shared::{Closer, ConnEntry, ConnId, Shared};
+use http::{HeadError, RequestHead};
+
+/// Accepts connections until `shutdown` turns true.
+pub async fn accept_loop(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        let accepted = tokio::select! {
+            r = listener.accept() => r,
+            _ = shutdown.wait_for(|stop| *stop) => return,
+        };
+        let (stream, peer) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                // Out of file descriptors and the like: back off instead of spinning.
+                warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let id = shared.next_conn_id();
+        let span = info_span!("conn", id = id.0, %peer, player = tracing::field::Empty);
+        let shared = shared.clone();
+        tokio::spawn(
+            async move { serve_connection(stream, peer, id, shared).await }.instrument(span),
+        );
+    }
+}
+
+/// Removes a connection from the registry and the gauge, however its task ends.
+struct Registered<'a> {
+    shared: &'a Shared,
+    id: ConnId,
+}
+
+impl Drop for Registered<'_> {
+    fn drop(&mut self) {
+        self.shared.connections.remove(&self.id);
+        self.shared.metrics.connections.dec();
+    }
+}
+
+async fn serve_connection(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    id: ConnId,
+    shared: Arc<Shared>,
+) {
+    let deadline = Instant::now() + shared.config.handshake_timeout;
+    let closer = Closer::default();
+    let over_limit = shared.connections.len() >= shared.config.max_connections;
+    shared.connections.insert(
+        id,
+        ConnEntry {
+            peer,
+            closer: closer.clone(),
+        },
+    );
+    shared.metrics.connections.inc();
+    let _registered = Registered {
+        shared: &shared,
+        id,
+    };
+    let head = tokio::select! {
+        r = timeout_at(deadline, http::read_head(&mut stream)) => r,
+        _ = closer.closed() => return,
+    };
+    let (head, leftover) = match head {
+        Err(_) => {
+            shared
+                .metrics
+                .disconnect(DisconnectReason::handshake_timeout);
+            debug!("no request head before the handshake timeout");
+            return;
+        }
+        Ok(Err(HeadError::Io(_))) => return,
+        Ok(Err(HeadError::TooLarge)) => {
+            let _ = http::respond(
+                &mut stream,
+                431,
+                "text/plain",
+                b"request head too large\n",
+                &[],
+            )
+            .await;
+            return;
+        }
+        Ok(Err(HeadError::Malformed(e))) => {
+            debug!(error = %e, "malformed request");
+            let _ =
+                http::respond(&mut stream, 400, "text/plain", b"malformed request\n", &[]).await;
+            return;
+        }
+        Ok(Ok(h)) => h,
+    };
+    if head.method != "GET" {
+        let _ = http::respond(
+            &mut stream,
+            405,
+            "text/plain",
+            b"only GET\n",
+            &[("Allow", "GET")],
+        )
+        .await;
+        return;
+    }
+    match head.path.as_str() {
+        "/healthz" => {
+            let _ = healthz(&mut stream, &shared).await;
+        }
+        "/metrics" => {
+            let body = shared.metrics.encode();
+            let _ = http::respond(
+                &mut stream,
+                200,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                body.as_bytes(),
+                &[],
+            )
+            .await;
+        }
+        WS_PATH => {
+            if shared.is_draining() || over_limit {
+                shared.metrics.connections_refused.inc();
+                let _ = http::respond(
+                    &mut stream,
+                    503,
+                    "text/plain",
+                    b"server unavailable, try again later\n",
+                    &[("Retry-After", "5")],
+                )
+                .await;
+                return;
+            }
+            if let Err(msg) = check_upgrade(&head) {
+                let _ = http::respond(&mut stream, 400, "text/plain", msg.as_bytes(), &[]).await;
+                return;
+            }
+            let key = head.ws_key.as_deref().unwrap_or_default();
+            if http::accept_upgrade(&mut stream, key, SUBPROTOCOL)
+                .await
+                .is_err()
+            {
+                return;
+            }
+            let ws = upgraded(stream, leftover, &shared).await;
+            connection::run(ws, shared.clone(), id, closer, deadline).await;
+        }
+        _ => {
+            let _ = http::respond(&mut stream, 404, "text/plain", b"not found\n", &[]).await;
+        }
+    }
+}
+
+/// Checks that a `/ws` request is a WebSocket upgrade offering our subprotocol.
+fn check_upgrade(head: &RequestHead) -> Result<(), String> {
+    if !(head.upgrade_websocket && head.connection_upgrade && head.ws_key.is_some()) {
+        return Err(format!("{WS_PATH} expects a WebSocket upgrade\n"));
+    }
+    if head.ws_version.as_deref() != Some("13") {
+        return Err("Sec-WebSocket-Version must be 13\n".into());
+    }
+    if !head.ws_protocols.iter().any(|p| p == SUBPROTOCOL) {
+        return Err(format!("Sec-WebSocket-Protocol must offer {SUBPROTOCOL}\n"));
+    }
+    Ok(())
+}
+
+/// The WebSocket configuration: small buffers (the defaults cost ~1 GB per 10k
+/// sockets) and the client message limit.
+pub fn ws_config(max_message_size: usize) -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(8 * 1024)
+        .max_write_buffer_size(1 << 20)
+        .max_message_size(Some(max_message_size))
+        .max_frame_size(Some(max_message_size))
+}
+
+async fn upgraded<S>(stream: S, leftover: Vec<u8>, shared: &Shared) -> WebSocketStream<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let config = Some(ws_config(shared.config.max_message_size));
+    WebSocketStream::from_partially_read(stream, leftover, Role::Server, config).await
+}
+
+async fn healthz(stream: &mut TcpStream, shared: &Shared) -> std::io::Result<()> {
+    let draining = shared.is_draining();
+    let body = serde_json::json!({
+        "status": if draining { "draining" } else { "ok" },
+        "tick": shared.tick.load(Ordering::Acquire),
+        "players": shared.players.load(Ordering::Acquire),
+        "connections": shared.connections.len(),
+    })
+    .to_string();
+    let status = if draining { 503 } else { 200 };
+    http::respond(stream, status, "application/json", body.as_bytes(), &[]).await
+}

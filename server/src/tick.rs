@@ -1,0 +1,375 @@
+//! The tick thread: owns the [`World`] exclusively (no lock on the hot path),
+//! advances it at a fixed rate, and hands each client one encoded snapshot per tick.
+//!
+//! It runs on its own OS thread so network load on the async runtime cannot delay
+//! it. Connection tasks talk to it only through the bounded [`Command`] channel,
+//! and it talks back only with `try_send` into each client's bounded outbound
+//! queue: the simulation never waits for a slow client.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use bytes::Bytes;
+use rustc_hash::FxHashMap;
+use tokio::sync::{mpsc, oneshot};
+use tracing::{debug, info, warn};
+
+use ticksync_protocol::messages::close;
+use ticksync_protocol::{
+    EntityState, ErrorCode, ErrorMsg, FIXED_SCALE, Input, PlayerId, ResumeToken, ServerMsg, Tick,
+    Welcome, codec,
+};
+
+use crate::metrics::{DisconnectReason, InputRejection};
+use crate::shared::{CloseCause, Closer, ConnId, Shared};
+use crate::sim::{JoinError, SimConfig, SnapshotPlanner, World};
+
+/// Ticks of view history kept for delta baselines (one second at 30 Hz).
+const HISTORY_TICKS: usize = 32;
+
+/// Most ticks run back to back to catch up after a stall; beyond that the schedule
+/// is moved forward and the skipped ticks are counted as missed.
+const MAX_CATCH_UP_TICKS: u32 = 3;
+
+/// What a connection asks of the tick thread.
+#[derive(Debug)]
+pub enum Command {
+    /// A validated `Hello`: add (or resume) a player.
+    Join {
+        /// The connection.
+        conn: ConnId,
+        /// Display name.
+        name: Option<String>,
+        /// Resume token from the `Hello`.
+        resume: Option<ResumeToken>,
+        /// The new session token (random, from the connection task).
+        token: ResumeToken,
+        /// The connection's outbound queue: `Welcome` and snapshots go here.
+        out: mpsc::Sender<Bytes>,
+        /// Closes the connection (takeover, slow consumer).
+        closer: Closer,
+        /// The player id, or the error to send before closing.
+        reply: oneshot::Sender<Result<PlayerId, (ErrorMsg, CloseCause)>>,
+    },
+    /// An input batch.
+    Input {
+        /// The player.
+        player: PlayerId,
+        /// The connection it came from.
+        conn: ConnId,
+        /// The batch.
+        input: Input,
+    },
+    /// The client wants a full snapshot.
+    Resync {
+        /// The player.
+        player: PlayerId,
+        /// The connection it came from.
+        conn: ConnId,
+    },
+    /// The connection ended.
+    Leave {
+        /// The player.
+        player: PlayerId,
+        /// The connection that ended.
+        conn: ConnId,
+        /// A deliberate leave (close 1000/1001): no resume grace.
+        clean: bool,
+    },
+    /// Reports the world's current tick and entities (tests, tools).
+    Inspect {
+        /// Where to send the answer.
+        reply: oneshot::Sender<(Tick, Vec<EntityState>)>,
+    },
+}
+
+/// A connected client as the tick thread sees it.
+#[derive(Debug)]
+struct Client {
+    conn: ConnId,
+    out: mpsc::Sender<Bytes>,
+    closer: Closer,
+    /// The tick of the last snapshot enqueued: the client's baseline.
+    baseline: Option<Tick>,
+    needs_full: bool,
+    stalled_ticks: u32,
+}
+
+/// The tick thread's state.
+pub struct TickLoop {
+    shared: Arc<Shared>,
+    commands: mpsc::Receiver<Command>,
+    world: World,
+    planner: SnapshotPlanner,
+    clients: FxHashMap<PlayerId, Client>,
+    stall_ticks: u32,
+}
+
+impl TickLoop {
+    /// A tick loop over an empty world.
+    pub fn new(shared: Arc<Shared>, commands: mpsc::Receiver<Command>) -> TickLoop {
+        let c = &shared.config;
+        let world = World::new(SimConfig {
+            movement: c.movement(),
+            max_players: c.max_players,
+            input_queue: c.input_queue,
+            max_inputs_per_tick: 2,
+            resume_grace_ticks: c.ticks(c.resume_grace),
+        });
+        let stall_ticks = c.ticks(c.stall_timeout);
+        TickLoop {
+            shared,
+            commands,
+            world,
+            planner: SnapshotPlanner::new(HISTORY_TICKS),
+            clients: FxHashMap::default(),
+            stall_ticks,
+        }
+    }
+
+    /// Runs until `stop` returns true, on a fixed schedule.
+    pub fn run(mut self, stop: impl Fn() -> bool) {
+        let period = self.shared.config.tick_period();
+        let shared = self.shared.clone();
+        let metrics = &shared.metrics;
+        info!(
+            tick_rate = self.shared.config.tick_rate,
+            "tick loop started"
+        );
+        let mut next = Instant::now() + period;
+        while !stop() {
+            let now = Instant::now();
+            if next > now {
+                std::thread::sleep(next - now);
+            }
+            let start = Instant::now();
+            let lateness = start.saturating_duration_since(next);
+            let behind = (lateness.as_nanos() / period.as_nanos()) as u32;
+            if behind > MAX_CATCH_UP_TICKS {
+                warn!(behind, "tick loop fell behind; skipping ticks");
+                next += period * behind;
+                metrics.ticks_missed.inc_by(u64::from(behind));
+            } else if behind > 0 {
+                metrics.ticks_missed.inc();
+            }
+            self.step();
+            let duration = start.elapsed();
+            metrics.observe_tick(duration.as_secs_f64(), lateness.as_secs_f64());
+            next += period;
+        }
+        info!(tick = self.world.tick().0, "tick loop stopped");
+    }
+
+    /// One tick: commands, simulation, snapshots.
+    pub fn step(&mut self) {
+        // Bounded by the channel's capacity at most, so a command storm cannot
+        // stretch one tick without limit.
+        for _ in 0..self.commands.max_capacity() {
+            match self.commands.try_recv() {
+                Ok(cmd) => self.handle(cmd),
+                Err(_) => break,
+            }
+        }
+        let (applied, expired) = self.world.advance();
+        for id in expired {
+            debug!(player = id.0, "resume grace expired");
+            self.clients.remove(&id);
+        }
+        self.send_snapshots();
+        let m = &self.shared.metrics;
+        m.inputs_applied.inc_by(applied);
+        m.ticks.inc();
+        self.shared
+            .tick
+            .store(self.world.tick().0, Ordering::Release);
+        self.shared
+            .players
+            .store(self.world.len() as u32, Ordering::Release);
+        m.players.set(self.world.len() as i64);
+    }
+
+    fn handle(&mut self, cmd: Command) {
+        let m = &self.shared.metrics;
+        match cmd {
+            Command::Join {
+                conn,
+                name,
+                resume,
+                token,
+                out,
+                closer,
+                reply,
+            } => {
+                let result = self.join(conn, name, resume, token, out, closer);
+                let _ = reply.send(result);
+            }
+            Command::Input {
+                player,
+                conn,
+                input,
+            } => {
+                if self.clients.get(&player).is_some_and(|c| c.conn == conn) {
+                    let o = self.world.queue_input(player, &input);
+                    m.input_rejected(InputRejection::stale, u64::from(o.stale));
+                    m.input_rejected(InputRejection::queue_full, u64::from(o.queue_full));
+                    m.inputs_clamped.inc_by(u64::from(o.clamped));
+                }
+            }
+            Command::Resync { player, conn } => {
+                if let Some(c) = self.clients.get_mut(&player)
+                    && c.conn == conn
+                {
+                    c.needs_full = true;
+                }
+            }
+            Command::Leave {
+                player,
+                conn,
+                clean,
+            } => {
+                if self.clients.get(&player).is_some_and(|c| c.conn == conn) {
+                    self.clients.remove(&player);
+                    self.world.disconnect(player, clean);
+                }
+            }
+            Command::Inspect { reply } => {
+                let _ = reply.send((self.world.tick(), self.world.view().to_vec()));
+            }
+        }
+    }
+
+    fn join(
+        &mut self,
+        conn: ConnId,
+        name: Option<String>,
+        resume: Option<ResumeToken>,
+        token: ResumeToken,
+        out: mpsc::Sender<Bytes>,
+        closer: Closer,
+    ) -> Result<PlayerId, (ErrorMsg, CloseCause)> {
+        let joined = self.world.join(name, token, resume).map_err(|e| {
+            let (code, cause) = match e {
+                JoinError::ServerFull => (
+                    ErrorCode::ServerFull,
+                    CloseCause {
+                        code: close::TRY_AGAIN_LATER,
+                        reason: "server full",
+                        metric: DisconnectReason::server_full,
+                    },
+                ),
+                JoinError::ResumeFailed => (
+                    ErrorCode::ResumeFailed,
+                    CloseCause {
+                        code: close::POLICY_VIOLATION,
+                        reason: "resume failed",
+                        metric: DisconnectReason::resume_failed,
+                    },
+                ),
+            };
+            (
+                ErrorMsg {
+                    code,
+                    message: e.to_string(),
+                },
+                cause,
+            )
+        })?;
+        if joined.took_over
+            && let Some(old) = self.clients.remove(&joined.id)
+        {
+            old.closer.close(CloseCause {
+                code: close::SESSION_TAKEN_OVER,
+                reason: "session resumed elsewhere",
+                metric: DisconnectReason::taken_over,
+            });
+        }
+        if joined.resumed {
+            self.shared.metrics.sessions_resumed.inc();
+        }
+        let c = &self.shared.config;
+        let welcome = ServerMsg::Welcome(Welcome {
+            player_id: joined.id,
+            tick: self.world.tick(),
+            tick_rate: c.tick_rate,
+            movement: self.world.config().movement,
+            fixed_scale: FIXED_SCALE as u16,
+            view_radius: c.view_radius_fixed(),
+            resume_token: token,
+            resumed: joined.resumed,
+            last_input_seq: joined.last_input_seq,
+        });
+        // The queue is new and empty, so the Welcome always fits and precedes
+        // every snapshot.
+        let _ = out.try_send(Bytes::from(codec::encode_server(&welcome)));
+        self.clients.insert(
+            joined.id,
+            Client {
+                conn,
+                out,
+                closer,
+                baseline: None,
+                needs_full: true,
+                stalled_ticks: 0,
+            },
+        );
+        Ok(joined.id)
+    }
+
+    fn send_snapshots(&mut self) {
+        let tick = self.world.tick();
+        self.planner.record(tick, self.world.view());
+        let m = &self.shared.metrics;
+        let before = self.planner.bodies_encoded();
+        for (id, client) in &mut self.clients {
+            if client.out.capacity() == 0 {
+                // Full queue: skip this tick; the next snapshot is a delta against
+                // what the client really has.
+                m.snapshots_skipped.inc();
+                client.stalled_ticks += 1;
+                if client.stalled_ticks == self.stall_ticks {
+                    client.closer.close(CloseCause {
+                        code: close::SLOW_CONSUMER,
+                        reason: "not reading snapshots",
+                        metric: DisconnectReason::slow_consumer,
+                    });
+                }
+                continue;
+            }
+            let baseline = if client.needs_full {
+                None
+            } else {
+                client.baseline
+            };
+            let body = self.planner.body(baseline);
+            let ack = self
+                .world
+                .player(*id)
+                .map(|p| p.last_applied)
+                .unwrap_or_default();
+            let frame = SnapshotPlanner::frame(ack, &body.bytes);
+            if client.out.try_send(frame).is_ok() {
+                client.baseline = Some(tick);
+                client.needs_full = false;
+                client.stalled_ticks = 0;
+                m.snapshots_sent.inc();
+                if body.baseline.is_none() {
+                    m.snapshots_full.inc();
+                }
+            }
+        }
+        m.snapshot_bodies_encoded
+            .inc_by(self.planner.bodies_encoded() - before);
+    }
+}
+
+/// Starts the tick loop on its own thread; it stops once `stop` returns true.
+pub fn spawn(
+    shared: Arc<Shared>,
+    commands: mpsc::Receiver<Command>,
+    stop: impl Fn() -> bool + Send + 'static,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("ticksync-tick".into())
+        .spawn(move || TickLoop::new(shared, commands).run(stop))
+}
