@@ -222,6 +222,21 @@ impl ErrorCode {
         }
     }
 
+    /// The WebSocket close code that follows an `Error` with this code when the
+    /// error ends the connection (docs/PROTOCOL.md, "Error codes").
+    pub fn close_code(self) -> u16 {
+        match self {
+            ErrorCode::Malformed | ErrorCode::UnexpectedMessage => close::PROTOCOL_ERROR,
+            ErrorCode::ServerFull => close::TRY_AGAIN_LATER,
+            ErrorCode::ShuttingDown => close::GOING_AWAY,
+            ErrorCode::VersionMismatch
+            | ErrorCode::AuthFailed
+            | ErrorCode::ResumeFailed
+            | ErrorCode::RateLimited
+            | ErrorCode::Other(_) => close::POLICY_VIOLATION,
+        }
+    }
+
     /// The code for a number on the wire; unknown numbers are kept as `Other`.
     pub fn from_u16(n: u16) -> ErrorCode {
         match n {

@@ -85,26 +85,35 @@ impl Predictor {
             self.acked = (p.seq, p.predicted);
             self.pending.pop_front();
         }
-        // An ack the client never sent (e.g. after a resume) has no prediction to
-        // compare against: accept the server's word.
-        let expected = if self.acked.0 == ack {
-            self.acked.1
-        } else {
-            authoritative
-        };
+        let expected = (self.acked.0 == ack).then_some(self.acked.1);
         self.acked = (ack, authoritative);
-        if expected == authoritative {
+        if expected == Some(authoritative) {
             return Reconciliation::Confirmed;
         }
-        self.mispredictions += 1;
+        // Rebase the unacknowledged inputs on the server's position.
         let mut pos = authoritative;
         for p in &mut self.pending {
             pos = step(pos, p.dir, &self.cfg);
             p.predicted = pos;
         }
         self.position = pos;
-        Reconciliation::Corrected {
-            error: authoritative.0 - expected.0,
+        match expected {
+            Some(expected) => {
+                self.mispredictions += 1;
+                Reconciliation::Corrected {
+                    error: authoritative.0 - expected.0,
+                }
+            }
+            None => {
+                // An ack the client never sent (e.g. inputs of an earlier connection
+                // of a resumed session) has no prediction to compare against: take
+                // the server's word, and never reuse a sequence number it has seen,
+                // since the server would drop it as stale.
+                if ack >= self.next_seq {
+                    self.next_seq = ack.next();
+                }
+                Reconciliation::Confirmed
+            }
         }
     }
 
@@ -183,5 +192,19 @@ mod tests {
         // The same ack again, same position: no new misprediction.
         assert_eq!(p.reconcile(s2, server), Reconciliation::Confirmed);
         assert_eq!(p.mispredictions(), 1);
+    }
+
+    #[test]
+    fn ack_never_sent_adopts_server_position_and_skips_its_seqs() {
+        let cfg = cfg();
+        let mut p = Predictor::new(cfg, FixedPos::new(500, 500), InputSeq(0));
+        p.push(MoveDir::new(127, 0)); // seq 1
+        // The server reports seq 7 processed (inputs of an earlier connection).
+        let server = FixedPos::new(900, 40);
+        assert_eq!(p.reconcile(InputSeq(7), server), Reconciliation::Confirmed);
+        assert_eq!(p.position(), server);
+        assert_eq!(p.next_seq(), InputSeq(8));
+        assert_eq!(p.unacknowledged().len(), 0);
+        assert_eq!(p.mispredictions(), 0);
     }
 }
