@@ -28,6 +28,7 @@ use ticksync_protocol::movement::velocity;
 use ticksync_protocol::*;
 
 use support::json::*;
+use support::numeric::*;
 
 static BLESS: Once = Once::new();
 

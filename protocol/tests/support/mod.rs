@@ -1,9 +1,11 @@
 //! Shared code of the golden vector tests: the JSON file shapes ([`json`]) and the
-//! generator that builds every vector file from Rust values ([`cases`], [`invalid`]).
+//! generators that build every vector file from Rust values ([`cases`], [`invalid`],
+//! [`numeric`]).
 
 pub mod cases;
 pub mod invalid;
 pub mod json;
+pub mod numeric;
 
 use std::io::{self, Write};
 use std::path::PathBuf;
@@ -34,8 +36,8 @@ pub fn generated_files() -> Vec<(&'static str, String)> {
         ("client_messages.json", pretty(&cases::client_file(), 4)),
         ("server_messages.json", pretty(&cases::server_file(), 4)),
         ("invalid_messages.json", pretty(&invalid::invalid_file(), 3)),
-        ("step_trace.json", pretty(&cases::step_file(), 4)),
-        ("checksum.json", pretty(&cases::checksum_file(), 2)),
+        ("step_trace.json", pretty(&numeric::step_file(), 4)),
+        ("checksum.json", pretty(&numeric::checksum_file(), 2)),
     ]
 }
 
