@@ -1,0 +1,364 @@
+//! One bot as a task, and [`BotHandle`], the way a run or a test controls it:
+//! inspect its reconstructed world, pause its inputs, close or drop its
+//! connection. The task reconnects with exponential backoff and jitter when its
+//! options ask for it, resuming its session.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use ticksync_protocol::{EntityState, ErrorCode, FixedPos, InputSeq, PlayerId, Tick, close};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio::time::{sleep, timeout};
+
+use crate::config::parse_ws_url;
+use crate::connection::{Command, Driver, Ended, connect};
+use crate::error::BotError;
+use crate::session::{Counters, Session, SessionOptions};
+use crate::stats::SharedStats;
+
+/// Reconnect delays: `min`, doubling per failed attempt up to `max`, each with
+/// up to half of it as random jitter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    /// Delay before the first retry.
+    pub min: Duration,
+    /// Longest delay.
+    pub max: Duration,
+}
+
+impl Backoff {
+    /// The delay before retry number `attempt` (0-based), given a random `unit` in
+    /// `0.0..1.0` for the jitter.
+    pub fn delay(&self, attempt: u32, unit: f64) -> Duration {
+        let exp = self.min.saturating_mul(1 << attempt.min(20)).min(self.max);
+        exp / 2 + exp.mul_f64(unit.clamp(0.0, 1.0) / 2.0)
+    }
+}
+
+/// Settings of one bot.
+#[derive(Debug, Clone)]
+pub struct BotOptions {
+    /// WebSocket URL of the server, `ws://HOST:PORT/ws`.
+    pub url: String,
+    /// Display name.
+    pub name: Option<String>,
+    /// Join token for servers with an auth secret.
+    pub auth_token: Option<String>,
+    /// Seed of the bot's random walk and jitter.
+    pub seed: u64,
+    /// Input messages per second (each carries the ticks since the last one).
+    pub input_rate: u32,
+    /// Time between pings.
+    pub ping_interval: Duration,
+    /// Limit for TCP connect + upgrade, and again for the `Welcome`.
+    pub connect_timeout: Duration,
+    /// Reconnect after a lost connection; `None`: the bot ends instead.
+    pub reconnect: Option<Backoff>,
+}
+
+impl BotOptions {
+    /// Options for a bot of `url` with the defaults: 30 inputs/s, a ping a second,
+    /// no reconnect.
+    pub fn new(url: impl Into<String>) -> BotOptions {
+        BotOptions {
+            url: url.into(),
+            name: None,
+            auth_token: None,
+            seed: 0,
+            input_rate: 30,
+            ping_interval: Duration::from_secs(1),
+            connect_timeout: Duration::from_secs(5),
+            reconnect: None,
+        }
+    }
+
+    fn session_options(&self) -> SessionOptions {
+        SessionOptions {
+            name: self.name.clone(),
+            auth_token: self.auth_token.clone(),
+            seed: self.seed,
+            ping_interval: self.ping_interval,
+        }
+    }
+}
+
+/// A bot's state as seen from outside, at one moment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BotView {
+    /// The bot's player id (from the last `Welcome`).
+    pub player_id: Option<PlayerId>,
+    /// Whether the current connection is welcomed.
+    pub connected: bool,
+    /// The tick of the reconstructed world (`None` while it is not valid).
+    pub tick: Option<Tick>,
+    /// The reconstructed world, sorted by id.
+    pub entities: Vec<EntityState>,
+    /// The bot's own position in the reconstructed world (the server's word).
+    pub own_position: Option<FixedPos>,
+    /// The predicted position after all inputs sent.
+    pub predicted_position: Option<FixedPos>,
+    /// The last input generated.
+    pub last_input_seq: InputSeq,
+    /// The last input the server acknowledged.
+    pub last_ack: InputSeq,
+    /// Whether input generation is paused.
+    pub quiesced: bool,
+    /// The bot's counters.
+    pub counters: Counters,
+}
+
+impl BotView {
+    pub(crate) fn of(s: &Session) -> BotView {
+        let player_id = s.player_id();
+        BotView {
+            player_id,
+            connected: s.is_welcomed(),
+            tick: s.tick(),
+            entities: s.world().to_sorted_vec(),
+            own_position: player_id.and_then(|id| s.world().get(id)),
+            predicted_position: s.predictor().map(|p| p.position()),
+            last_input_seq: s.last_input_seq(),
+            last_ack: s.last_ack(),
+            quiesced: s.is_quiesced(),
+            counters: *s.counters(),
+        }
+    }
+
+    /// Whether the server has processed every input the bot sent.
+    pub fn all_inputs_acked(&self) -> bool {
+        self.last_ack == self.last_input_seq
+    }
+}
+
+/// How a bot ended.
+#[derive(Debug)]
+pub struct BotOutcome {
+    /// The last player id it had.
+    pub player_id: Option<PlayerId>,
+    /// Whether any of its connections was welcomed.
+    pub connected: bool,
+    /// Its counters.
+    pub counters: Counters,
+    /// The error that ended its last connection, if any.
+    pub last_error: Option<BotError>,
+}
+
+/// Controls one running bot. Dropping the handle closes the bot cleanly.
+#[derive(Debug)]
+pub struct BotHandle {
+    pub(crate) commands: mpsc::UnboundedSender<Command>,
+    pub(crate) task: JoinHandle<BotOutcome>,
+    player_id: Option<PlayerId>,
+}
+
+impl BotHandle {
+    /// Starts a bot and waits until the server welcomed it.
+    pub async fn connect(opts: BotOptions) -> Result<BotHandle, BotError> {
+        parse_ws_url(&opts.url)?;
+        let (tx, rx) = oneshot::channel();
+        let mut handle = spawn(opts, Arc::new(SharedStats::new()), Some(tx));
+        match rx.await {
+            Ok(Ok(id)) => {
+                handle.player_id = Some(id);
+                Ok(handle)
+            }
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(BotError::Stopped),
+        }
+    }
+
+    /// The player id the bot was welcomed with (after [`BotHandle::connect`]).
+    pub fn player_id(&self) -> Option<PlayerId> {
+        self.player_id
+    }
+
+    /// The bot's current state.
+    pub async fn view(&self) -> Result<BotView, BotError> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send(Command::Inspect(tx))
+            .map_err(|_| BotError::Stopped)?;
+        rx.await.map_err(|_| BotError::Stopped)
+    }
+
+    /// Polls the bot's state until `pred` holds, for at most `limit`.
+    pub async fn wait_until(
+        &self,
+        limit: Duration,
+        mut pred: impl FnMut(&BotView) -> bool,
+    ) -> Result<BotView, BotError> {
+        let poll = async {
+            loop {
+                let view = self.view().await?;
+                if pred(&view) {
+                    return Ok(view);
+                }
+                sleep(Duration::from_millis(5)).await;
+            }
+        };
+        timeout(limit, poll)
+            .await
+            .map_err(|_| BotError::Timeout("the bot's state"))?
+    }
+
+    /// Stops (`true`) or resumes (`false`) sending inputs; pings and snapshots go on.
+    pub fn set_quiesced(&self, quiesced: bool) {
+        let _ = self.commands.send(Command::Quiesce(quiesced));
+    }
+
+    /// Drops the TCP connection without a WebSocket close frame, as a crash or a
+    /// network failure would. The bot reconnects if its options say so.
+    pub fn drop_connection(&self) {
+        let _ = self.commands.send(Command::DropConnection);
+    }
+
+    /// Closes the connection with code 1000 and waits for the bot to end.
+    pub async fn close(self) -> BotOutcome {
+        let _ = self.commands.send(Command::Close);
+        self.join().await
+    }
+
+    /// Waits for the bot to end by itself.
+    pub async fn join(self) -> BotOutcome {
+        self.task.await.unwrap_or_else(|e| BotOutcome {
+            player_id: self.player_id,
+            connected: false,
+            counters: Counters::default(),
+            last_error: Some(BotError::Stopped).filter(|_| !e.is_cancelled()),
+        })
+    }
+}
+
+/// Starts a bot task that records into `stats`; `ready` learns the outcome of its
+/// first connection.
+pub(crate) fn spawn(
+    opts: BotOptions,
+    stats: Arc<SharedStats>,
+    ready: Option<oneshot::Sender<Result<PlayerId, BotError>>>,
+) -> BotHandle {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let session = Session::new(
+        opts.session_options(),
+        tokio::time::Instant::now().into_std(),
+    );
+    let driver = Driver::new(session, stats, rx, opts, ready);
+    BotHandle {
+        commands: tx,
+        task: tokio::spawn(bot_main(driver)),
+        player_id: None,
+    }
+}
+
+/// Whether a failure is worth retrying.
+fn retryable(e: &BotError) -> bool {
+    match e {
+        BotError::Refused(m) => {
+            !matches!(m.code, ErrorCode::VersionMismatch | ErrorCode::AuthFailed)
+        }
+        BotError::Closed { code, .. } => *code != close::SESSION_TAKEN_OVER,
+        BotError::Config(_) | BotError::Stopped => false,
+        _ => true,
+    }
+}
+
+async fn bot_main(mut d: Driver) -> BotOutcome {
+    let mut rng = SmallRng::seed_from_u64(d.opts.seed ^ 0x9e37_79b9_7f4a_7c15);
+    let mut attempt = 0u32;
+    let mut last_error = None;
+    loop {
+        let conn = timeout(d.opts.connect_timeout, connect(&d.opts))
+            .await
+            .unwrap_or(Err(BotError::Timeout("connect")));
+        let failure = match conn {
+            Ok(ws) => {
+                let (ended, welcomed) = d.drive(ws).await;
+                if welcomed {
+                    attempt = 0;
+                }
+                match ended {
+                    Ended::Closed => break,
+                    Ended::Dropped if d.opts.reconnect.is_none() => break,
+                    Ended::Dropped => None,
+                    Ended::Lost(e) => {
+                        let counter = if welcomed {
+                            &d.stats.disconnects
+                        } else {
+                            &d.stats.connect_failures
+                        };
+                        counter.fetch_add(1, Relaxed);
+                        Some(e)
+                    }
+                }
+            }
+            Err(e) => {
+                d.stats.connect_failures.fetch_add(1, Relaxed);
+                Some(e)
+            }
+        };
+        if let Some(e) = failure {
+            tracing::debug!(error = %e, "connection lost or failed");
+            let give_up = d.opts.reconnect.is_none() || !retryable(&e);
+            if let Some(ready) = d.ready.take() {
+                let _ = ready.send(Err(e));
+                break;
+            }
+            last_error = Some(e);
+            if give_up {
+                break;
+            }
+            if !backoff(&mut d, attempt, &mut rng).await {
+                break;
+            }
+            attempt = attempt.saturating_add(1);
+        }
+        d.session.restart(true);
+    }
+    d.flush_stats();
+    BotOutcome {
+        player_id: d.session.player_id(),
+        connected: d.ever_welcomed,
+        counters: *d.session.counters(),
+        last_error,
+    }
+}
+
+/// Sleeps before a reconnect while still answering the handle; `false` when the
+/// handle asked the bot to end.
+async fn backoff(d: &mut Driver, attempt: u32, rng: &mut SmallRng) -> bool {
+    let Some(b) = d.opts.reconnect else {
+        return false;
+    };
+    let pause = sleep(b.delay(attempt, rng.random::<f64>()));
+    tokio::pin!(pause);
+    loop {
+        tokio::select! {
+            _ = &mut pause => return true,
+            cmd = d.commands.recv() => match cmd.map(|c| d.handle_command(c)) {
+                Some(None) | Some(Some(Command::DropConnection)) => {}
+                _ => return false,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_max_with_jitter() {
+        let b = Backoff {
+            min: Duration::from_millis(100),
+            max: Duration::from_secs(2),
+        };
+        assert_eq!(b.delay(0, 0.0), Duration::from_millis(50));
+        assert_eq!(b.delay(0, 1.0), Duration::from_millis(100));
+        assert_eq!(b.delay(3, 1.0), Duration::from_millis(800));
+        assert_eq!(b.delay(10, 1.0), Duration::from_secs(2));
+        assert_eq!(b.delay(u32::MAX, 0.5), Duration::from_millis(1500));
+    }
+}

@@ -1,0 +1,258 @@
+//! The bot run's configuration: one clap struct (flags and `TICKSYNC_BOT_*`
+//! environment variables) that is also a plain struct with `Default` for tests,
+//! plus its validation.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+use ticksync_protocol::MAX_NAME_LEN;
+use tokio_tungstenite::tungstenite::http::Uri;
+
+use crate::error::ConfigError;
+
+/// Most bots one run may start.
+pub const MAX_BOTS: u32 = 100_000;
+
+/// Highest accepted `--input-rate`, in messages per second.
+pub const MAX_INPUT_RATE: u32 = 1000;
+
+/// Which tokio runtime the binary runs the bots on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum RuntimeKind {
+    /// Everything on one thread (one core): the cheapest way to run many bots.
+    #[default]
+    CurrentThread,
+    /// tokio's work-stealing runtime on all cores.
+    MultiThread,
+}
+
+/// Configuration of a bot run.
+#[derive(Debug, Clone, PartialEq, Parser)]
+#[command(
+    name = "ticksync-bot",
+    version,
+    about = "Headless Ticksync bots for load and correctness testing"
+)]
+pub struct BotConfig {
+    /// WebSocket URL of the server.
+    #[arg(
+        long,
+        env = "TICKSYNC_BOT_URL",
+        default_value = "ws://127.0.0.1:7777/ws"
+    )]
+    pub url: String,
+    /// Number of bots to run.
+    #[arg(long, env = "TICKSYNC_BOT_BOTS", default_value_t = 10)]
+    pub bots: u32,
+    /// Length of the run, ramp-up included (e.g. 30s, 2m).
+    #[arg(long, env = "TICKSYNC_BOT_DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub duration: Duration,
+    /// Spread the bots' connections evenly over this time (e.g. 5s, 0s).
+    #[arg(long, env = "TICKSYNC_BOT_RAMP_UP", default_value = "1s", value_parser = parse_duration)]
+    pub ramp_up: Duration,
+    /// Input messages per second per bot; each carries the inputs of the server
+    /// ticks since the previous one.
+    #[arg(long, env = "TICKSYNC_BOT_INPUT_RATE", default_value_t = 30)]
+    pub input_rate: u32,
+    /// Time between two pings of a bot.
+    #[arg(long, env = "TICKSYNC_BOT_PING_INTERVAL", default_value = "1s", value_parser = parse_duration)]
+    pub ping_interval: Duration,
+    /// Seed of the bots' random walks (random when not given; the report names it).
+    #[arg(long, env = "TICKSYNC_BOT_SEED")]
+    pub seed: Option<u64>,
+    /// Write the JSON report to this file.
+    #[arg(long, env = "TICKSYNC_BOT_JSON")]
+    pub json: Option<PathBuf>,
+    /// Prometheus endpoint to read the server's tick statistics from
+    /// (default: http://HOST:PORT/metrics of --url).
+    #[arg(long, env = "TICKSYNC_BOT_METRICS_URL")]
+    pub metrics_url: Option<String>,
+    /// Succeed even if up to this many bots never connected.
+    #[arg(long, env = "TICKSYNC_BOT_ALLOW_FAILURES", default_value_t = 0)]
+    pub allow_failures: u32,
+    /// Runtime the bots run on.
+    #[arg(long, env = "TICKSYNC_BOT_RUNTIME", value_enum, default_value_t = RuntimeKind::CurrentThread)]
+    pub runtime: RuntimeKind,
+    /// Reconnect dropped bots (resuming their session) with exponential backoff.
+    #[arg(long, env = "TICKSYNC_BOT_RECONNECT")]
+    pub reconnect: bool,
+    /// First reconnect delay; it doubles per failed attempt, with jitter.
+    #[arg(long, env = "TICKSYNC_BOT_RECONNECT_MIN_BACKOFF", default_value = "100ms", value_parser = parse_duration)]
+    pub reconnect_min_backoff: Duration,
+    /// Longest reconnect delay.
+    #[arg(long, env = "TICKSYNC_BOT_RECONNECT_MAX_BACKOFF", default_value = "5s", value_parser = parse_duration)]
+    pub reconnect_max_backoff: Duration,
+    /// Give up on a connection attempt (TCP, upgrade, Welcome) after this long.
+    #[arg(long, env = "TICKSYNC_BOT_CONNECT_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
+    pub connect_timeout: Duration,
+    /// Bot names are PREFIX-INDEX.
+    #[arg(long, env = "TICKSYNC_BOT_NAME_PREFIX", default_value = "bot")]
+    pub name_prefix: String,
+    /// Join token to send in Hello (for servers with an auth secret).
+    #[arg(long, env = "TICKSYNC_BOT_AUTH_TOKEN", hide_env_values = true)]
+    pub auth_token: Option<String>,
+    /// No live progress line.
+    #[arg(long, env = "TICKSYNC_BOT_NO_PROGRESS")]
+    pub no_progress: bool,
+}
+
+impl Default for BotConfig {
+    fn default() -> BotConfig {
+        BotConfig {
+            url: "ws://127.0.0.1:7777/ws".into(),
+            bots: 10,
+            duration: Duration::from_secs(10),
+            ramp_up: Duration::from_secs(1),
+            input_rate: 30,
+            ping_interval: Duration::from_secs(1),
+            seed: None,
+            json: None,
+            metrics_url: None,
+            allow_failures: 0,
+            runtime: RuntimeKind::CurrentThread,
+            reconnect: false,
+            reconnect_min_backoff: Duration::from_millis(100),
+            reconnect_max_backoff: Duration::from_secs(5),
+            connect_timeout: Duration::from_secs(5),
+            name_prefix: "bot".into(),
+            auth_token: None,
+            no_progress: false,
+        }
+    }
+}
+
+/// Where the server is, derived from `--url`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// Host name or address.
+    pub host: String,
+    /// TCP port.
+    pub port: u16,
+}
+
+impl Target {
+    /// `host:port`, for `TcpStream::connect`.
+    pub fn addr(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+}
+
+impl BotConfig {
+    /// Checks every setting, with a message that names the flag at fault.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |flag: &'static str, why: String| Err(ConfigError::Invalid { flag, why });
+        parse_ws_url(&self.url)?;
+        if let Some(m) = &self.metrics_url {
+            parse_http_url(m)?;
+        }
+        if self.bots == 0 || self.bots > MAX_BOTS {
+            return bad(
+                "--bots",
+                format!("must be 1..={MAX_BOTS}, got {}", self.bots),
+            );
+        }
+        if self.duration.is_zero() {
+            return bad("--duration", "must be longer than 0".into());
+        }
+        if self.ramp_up > self.duration {
+            return bad(
+                "--ramp-up",
+                format!(
+                    "{:?} is longer than --duration {:?} (the ramp-up is part of the run)",
+                    self.ramp_up, self.duration
+                ),
+            );
+        }
+        if self.input_rate == 0 || self.input_rate > MAX_INPUT_RATE {
+            return bad(
+                "--input-rate",
+                format!(
+                    "must be 1..={MAX_INPUT_RATE} per second, got {}",
+                    self.input_rate
+                ),
+            );
+        }
+        if self.ping_interval < Duration::from_millis(10) {
+            return bad("--ping-interval", "must be at least 10ms".into());
+        }
+        if self.reconnect_min_backoff.is_zero()
+            || self.reconnect_min_backoff > self.reconnect_max_backoff
+        {
+            return bad(
+                "--reconnect-min-backoff",
+                "must be above 0 and at most --reconnect-max-backoff".into(),
+            );
+        }
+        if self.connect_timeout.is_zero() {
+            return bad("--connect-timeout", "must be longer than 0".into());
+        }
+        let longest_name = format!("{}-{}", self.name_prefix, self.bots.saturating_sub(1));
+        if longest_name.len() > MAX_NAME_LEN {
+            return bad(
+                "--name-prefix",
+                format!("names like {longest_name:?} exceed {MAX_NAME_LEN} bytes"),
+            );
+        }
+        Ok(())
+    }
+
+    /// The server's address from `--url`.
+    pub fn target(&self) -> Result<Target, ConfigError> {
+        parse_ws_url(&self.url)
+    }
+
+    /// The URL to scrape server metrics from.
+    pub fn metrics_url(&self) -> Result<String, ConfigError> {
+        match &self.metrics_url {
+            Some(m) => Ok(m.clone()),
+            None => Ok(format!("http://{}/metrics", self.target()?.addr())),
+        }
+    }
+}
+
+fn parse_uri(url: &str, flag: &'static str, scheme: &str) -> Result<(Target, Uri), ConfigError> {
+    let bad = |why: String| ConfigError::Invalid { flag, why };
+    let uri: Uri = url
+        .parse()
+        .map_err(|e| bad(format!("{url:?} is not a URL: {e}")))?;
+    if uri.scheme_str() != Some(scheme) {
+        return Err(bad(format!("{url:?} must start with {scheme}://")));
+    }
+    let host = uri
+        .host()
+        .ok_or_else(|| bad(format!("{url:?} has no host")))?;
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
+    let port = uri.port_u16().unwrap_or(80);
+    Ok((Target { host, port }, uri))
+}
+
+/// Parses a `ws://host:port/path` URL (TLS is not supported).
+pub fn parse_ws_url(url: &str) -> Result<Target, ConfigError> {
+    parse_uri(url, "--url", "ws").map(|(t, _)| t)
+}
+
+/// Parses an `http://host:port/path` URL into the target and the path with query.
+pub fn parse_http_url(url: &str) -> Result<(Target, String), ConfigError> {
+    let (t, uri) = parse_uri(url, "--metrics-url", "http")?;
+    let path = uri
+        .path_and_query()
+        .map_or("/".to_owned(), |p| p.as_str().to_owned());
+    Ok((t, path))
+}
+
+/// Parses a duration the way the server's flags do (humantime: `500ms`, `30s`,
+/// `2m`, `1m 30s`).
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s.trim()).map_err(|e| format!("invalid duration {s:?}: {e}"))
+}
+
+#[cfg(test)]
+mod tests;

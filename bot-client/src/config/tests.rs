@@ -1,0 +1,171 @@
+//! Tests of argument parsing, defaults, validation and the duration syntax.
+
+use std::time::Duration;
+
+use clap::Parser;
+
+use super::*;
+
+fn parse(args: &[&str]) -> Result<BotConfig, clap::Error> {
+    BotConfig::try_parse_from(std::iter::once("ticksync-bot").chain(args.iter().copied()))
+}
+
+#[test]
+fn durations() {
+    let ms = Duration::from_millis;
+    assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+    assert_eq!(parse_duration("500ms"), Ok(ms(500)));
+    assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
+    assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
+    assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+    assert_eq!(parse_duration(" 0s "), Ok(Duration::ZERO));
+    for bad in ["", "30", "s", "5x", "-1s", "ms5"] {
+        assert!(parse_duration(bad).is_err(), "{bad:?} accepted");
+    }
+}
+
+#[test]
+fn the_issue_command_line_parses() {
+    let c = parse(&[
+        "--url",
+        "ws://127.0.0.1:7777/ws",
+        "--bots",
+        "500",
+        "--duration",
+        "30s",
+        "--ramp-up",
+        "5s",
+        "--input-rate",
+        "30",
+        "--json",
+        "report.json",
+        "--seed",
+        "7",
+        "--runtime",
+        "multi-thread",
+        "--reconnect",
+        "--reconnect-max-backoff",
+        "2s",
+        "--allow-failures",
+        "3",
+    ])
+    .unwrap();
+    assert_eq!(c.bots, 500);
+    assert_eq!(c.duration, Duration::from_secs(30));
+    assert_eq!(c.ramp_up, Duration::from_secs(5));
+    assert_eq!(c.json.as_deref(), Some(std::path::Path::new("report.json")));
+    assert_eq!(c.seed, Some(7));
+    assert_eq!(c.runtime, RuntimeKind::MultiThread);
+    assert!(c.reconnect);
+    assert_eq!(c.reconnect_max_backoff, Duration::from_secs(2));
+    assert_eq!(c.allow_failures, 3);
+    c.validate().unwrap();
+    assert_eq!(c.metrics_url().unwrap(), "http://127.0.0.1:7777/metrics");
+}
+
+#[test]
+fn defaults_match_the_plain_struct() {
+    // No TICKSYNC_BOT_* variables are set in the test environment.
+    let parsed = parse(&[]).unwrap();
+    assert_eq!(parsed, BotConfig::default());
+    assert_eq!(parsed.runtime, RuntimeKind::CurrentThread);
+    assert!(!parsed.reconnect);
+    parsed.validate().unwrap();
+}
+
+#[test]
+fn bad_arguments_are_rejected_with_the_flag_named() {
+    assert!(parse(&["--bots", "many"]).is_err());
+    assert!(parse(&["--duration", "ten"]).is_err());
+    assert!(parse(&["--runtime", "fast"]).is_err());
+    let flag_of = |c: BotConfig| match c.validate() {
+        Err(ConfigError::Invalid { flag, .. }) => flag,
+        Ok(()) => "ok",
+    };
+    let base = BotConfig::default();
+    assert_eq!(
+        flag_of(BotConfig {
+            bots: 0,
+            ..base.clone()
+        }),
+        "--bots"
+    );
+    assert_eq!(
+        flag_of(BotConfig {
+            ramp_up: Duration::from_secs(20),
+            ..base.clone()
+        }),
+        "--ramp-up"
+    );
+    assert_eq!(
+        flag_of(BotConfig {
+            input_rate: 0,
+            ..base.clone()
+        }),
+        "--input-rate"
+    );
+    assert_eq!(
+        flag_of(BotConfig {
+            url: "http://127.0.0.1:7777/ws".into(),
+            ..base.clone()
+        }),
+        "--url"
+    );
+    assert_eq!(
+        flag_of(BotConfig {
+            url: "not a url".into(),
+            ..base.clone()
+        }),
+        "--url"
+    );
+    assert_eq!(
+        flag_of(BotConfig {
+            metrics_url: Some("ws://x/metrics".into()),
+            ..base.clone()
+        }),
+        "--metrics-url"
+    );
+    assert_eq!(
+        flag_of(BotConfig {
+            name_prefix: "x".repeat(40),
+            ..base.clone()
+        }),
+        "--name-prefix"
+    );
+    assert_eq!(
+        flag_of(BotConfig {
+            reconnect_min_backoff: Duration::from_secs(10),
+            ..base.clone()
+        }),
+        "--reconnect-min-backoff"
+    );
+    assert_eq!(
+        flag_of(BotConfig {
+            duration: Duration::ZERO,
+            ramp_up: Duration::ZERO,
+            ..base
+        }),
+        "--duration"
+    );
+}
+
+#[test]
+fn urls() {
+    assert_eq!(
+        parse_ws_url("ws://127.0.0.1:9000/ws").unwrap(),
+        Target {
+            host: "127.0.0.1".into(),
+            port: 9000
+        }
+    );
+    assert_eq!(parse_ws_url("ws://localhost/ws").unwrap().port, 80);
+    let v6 = parse_ws_url("ws://[::1]:7777/ws").unwrap();
+    assert_eq!(v6.addr(), "[::1]:7777");
+    let (t, path) = parse_http_url("http://127.0.0.1:9100/metrics?x=1").unwrap();
+    assert_eq!((t.port, path.as_str()), (9100, "/metrics?x=1"));
+    let c = BotConfig {
+        metrics_url: Some("http://127.0.0.1:9100/m".into()),
+        ..BotConfig::default()
+    };
+    assert_eq!(c.metrics_url().unwrap(), "http://127.0.0.1:9100/m");
+}

@@ -1,0 +1,249 @@
+//! Reading the server's tick statistics from its Prometheus endpoint at the end of
+//! a run: a minimal HTTP/1.1 GET over a tokio `TcpStream`, and a parser for the
+//! few metrics the report needs.
+//!
+//! Quantiles are estimated the way a dashboard without interpolation would: the
+//! upper bound of the first bucket whose cumulative count reaches the rank.
+
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::timeout;
+
+use crate::config::parse_http_url;
+use crate::error::ScrapeError;
+
+/// The tick duration histogram (seconds).
+pub const TICK_DURATION: &str = "ticksync_tick_duration_seconds";
+/// The longest tick so far (seconds, gauge).
+pub const TICK_DURATION_MAX: &str = "ticksync_tick_duration_max_seconds";
+/// Ticks that started late enough to be missed (counter).
+pub const TICKS_MISSED: &str = "ticksync_ticks_missed_total";
+
+/// Largest metrics response read.
+const MAX_RESPONSE: u64 = 8 << 20;
+
+/// The server's tick statistics; each is `None` when the server does not export it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TickStats {
+    /// Number of ticks in the histogram.
+    pub ticks: Option<u64>,
+    /// Median tick duration, in seconds (a bucket's upper bound).
+    pub p50_s: Option<f64>,
+    /// 99th percentile tick duration, in seconds (a bucket's upper bound).
+    pub p99_s: Option<f64>,
+    /// Longest tick, in seconds.
+    pub max_s: Option<f64>,
+    /// Ticks missed.
+    pub ticks_missed: Option<u64>,
+}
+
+impl TickStats {
+    /// Names of the metrics the report wanted but did not find.
+    pub fn missing(&self) -> Vec<&'static str> {
+        let mut m = Vec::new();
+        if self.p50_s.is_none() {
+            m.push(TICK_DURATION);
+        }
+        if self.max_s.is_none() {
+            m.push(TICK_DURATION_MAX);
+        }
+        if self.ticks_missed.is_none() {
+            m.push(TICKS_MISSED);
+        }
+        m
+    }
+}
+
+/// One sample line: metric name, labels, value.
+struct Sample<'a> {
+    name: &'a str,
+    labels: &'a str,
+    value: f64,
+}
+
+fn parse_line(line: &str) -> Option<Sample<'_>> {
+    let line = line.trim();
+    if line.is_empty() || line.starts_with('#') {
+        return None;
+    }
+    let name_end = line.find(|c: char| c == '{' || c.is_whitespace())?;
+    let name = &line[..name_end];
+    let mut rest = &line[name_end..];
+    let mut labels = "";
+    if rest.starts_with('{') {
+        // Find the closing brace outside quoted label values.
+        let (mut quoted, mut escaped, mut end) = (false, false, None);
+        for (i, c) in rest.char_indices().skip(1) {
+            match c {
+                _ if escaped => escaped = false,
+                '\\' if quoted => escaped = true,
+                '"' => quoted = !quoted,
+                '}' if !quoted => {
+                    end = Some(i);
+                    break;
+                }
+                _ => {}
+            }
+        }
+        let end = end?;
+        labels = &rest[1..end];
+        rest = &rest[end + 1..];
+    }
+    let value = rest.split_whitespace().next()?;
+    let value = match value {
+        "+Inf" => f64::INFINITY,
+        "-Inf" => f64::NEG_INFINITY,
+        v => v.parse().ok()?,
+    };
+    Some(Sample {
+        name,
+        labels,
+        value,
+    })
+}
+
+/// The value of label `key` in a label list like `a="1",le="0.5"`.
+fn label<'a>(labels: &'a str, key: &str) -> Option<&'a str> {
+    let mut rest = labels;
+    while let Some(eq) = rest.find("=\"") {
+        let k = rest[..eq].trim().trim_start_matches(',').trim();
+        let after = &rest[eq + 2..];
+        let close = after.find('"')?;
+        if k == key {
+            return Some(&after[..close]);
+        }
+        rest = &after[close + 1..];
+    }
+    None
+}
+
+/// Parses Prometheus (or OpenMetrics) text. Series of the same metric with
+/// different labels are added up.
+pub fn parse_metrics(text: &str) -> TickStats {
+    let bucket = format!("{TICK_DURATION}_bucket");
+    let count = format!("{TICK_DURATION}_count");
+    let mut buckets: Vec<(f64, f64)> = Vec::new();
+    let mut total: Option<f64> = None;
+    let mut max: Option<f64> = None;
+    let mut missed: Option<f64> = None;
+    for s in text.lines().filter_map(parse_line) {
+        if s.name == bucket {
+            let Some(le) = label(s.labels, "le") else {
+                continue;
+            };
+            let le = match le {
+                "+Inf" | "Inf" => f64::INFINITY,
+                le => match le.parse::<f64>() {
+                    Ok(v) => v,
+                    Err(_) => continue,
+                },
+            };
+            match buckets.iter_mut().find(|(b, _)| *b == le) {
+                Some((_, c)) => *c += s.value,
+                None => buckets.push((le, s.value)),
+            }
+        } else if s.name == count {
+            *total.get_or_insert(0.0) += s.value;
+        } else if s.name == TICK_DURATION_MAX {
+            max = Some(max.map_or(s.value, |m: f64| m.max(s.value)));
+        } else if s.name == TICKS_MISSED {
+            *missed.get_or_insert(0.0) += s.value;
+        }
+    }
+    buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let total = total.or_else(|| buckets.last().map(|b| b.1));
+    let quantile = |q: f64| -> Option<f64> {
+        let total = total.filter(|t| *t > 0.0)?;
+        let rank = q * total;
+        let (le, _) = buckets.iter().find(|(_, cum)| *cum >= rank)?;
+        if le.is_finite() {
+            Some(*le)
+        } else {
+            // Beyond the last bound: the max is the best estimate there is.
+            max.or_else(|| buckets.iter().rev().map(|b| b.0).find(|b| b.is_finite()))
+        }
+    };
+    TickStats {
+        ticks: total.map(|t| t as u64),
+        p50_s: quantile(0.5),
+        p99_s: quantile(0.99),
+        max_s: max,
+        ticks_missed: missed.map(|m| m as u64),
+    }
+}
+
+/// Fetches `url` (plain `http://`) and parses its metrics.
+pub async fn scrape(url: &str, limit: Duration) -> Result<TickStats, ScrapeError> {
+    let text = timeout(limit, http_get(url))
+        .await
+        .map_err(|_| ScrapeError::Http(format!("no answer within {limit:?}")))??;
+    Ok(parse_metrics(&text))
+}
+
+async fn http_get(url: &str) -> Result<String, ScrapeError> {
+    let (target, path) = parse_http_url(url).map_err(|e| ScrapeError::Http(e.to_string()))?;
+    let io = |e: std::io::Error| ScrapeError::Http(e.to_string());
+    let mut stream = TcpStream::connect(target.addr()).await.map_err(io)?;
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: {}\r\nAccept: text/plain\r\nConnection: close\r\n\r\n",
+        target.addr()
+    );
+    stream.write_all(request.as_bytes()).await.map_err(io)?;
+    let mut raw = Vec::new();
+    stream
+        .take(MAX_RESPONSE)
+        .read_to_end(&mut raw)
+        .await
+        .map_err(io)?;
+    let body = parse_response(&raw)?;
+    String::from_utf8(body).map_err(|_| ScrapeError::Parse("body is not UTF-8".into()))
+}
+
+/// Splits an HTTP/1.1 response into its body, checking the status and undoing
+/// chunked transfer encoding.
+pub(crate) fn parse_response(raw: &[u8]) -> Result<Vec<u8>, ScrapeError> {
+    let mut headers = [httparse::EMPTY_HEADER; 32];
+    let mut resp = httparse::Response::new(&mut headers);
+    let head_len = match resp.parse(raw) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) => {
+            return Err(ScrapeError::Http("incomplete response".into()));
+        }
+        Err(e) => return Err(ScrapeError::Http(format!("bad response: {e}"))),
+    };
+    let code = resp.code.unwrap_or(0);
+    if code != 200 {
+        return Err(ScrapeError::Status(code));
+    }
+    let chunked = resp.headers.iter().any(|h| {
+        h.name.eq_ignore_ascii_case("transfer-encoding")
+            && String::from_utf8_lossy(h.value)
+                .to_ascii_lowercase()
+                .contains("chunked")
+    });
+    let body = &raw[head_len..];
+    if !chunked {
+        return Ok(body.to_vec());
+    }
+    let mut out = Vec::with_capacity(body.len());
+    let mut rest = body;
+    loop {
+        let bad = || ScrapeError::Http("bad chunked encoding".into());
+        let line_end = rest.windows(2).position(|w| w == b"\r\n").ok_or_else(bad)?;
+        let size_text = std::str::from_utf8(&rest[..line_end]).map_err(|_| bad())?;
+        let size_text = size_text.split(';').next().unwrap_or("").trim();
+        let size = usize::from_str_radix(size_text, 16).map_err(|_| bad())?;
+        rest = &rest[line_end + 2..];
+        if size == 0 {
+            return Ok(out);
+        }
+        let chunk = rest.get(..size).ok_or_else(bad)?;
+        out.extend_from_slice(chunk);
+        rest = rest.get(size + 2..).ok_or_else(bad)?;
+    }
+}
+
+#[cfg(test)]
+mod tests;

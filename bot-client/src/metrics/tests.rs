@@ -1,0 +1,111 @@
+//! Tests of the metrics text parser and the HTTP response handling.
+
+use super::*;
+
+const TEXT: &str = r#"# HELP ticksync_tick_duration_seconds Time spent in one tick.
+# TYPE ticksync_tick_duration_seconds histogram
+ticksync_tick_duration_seconds_bucket{le="0.0005"} 600
+ticksync_tick_duration_seconds_bucket{le="0.001"} 900
+ticksync_tick_duration_seconds_bucket{le="0.005"} 995
+ticksync_tick_duration_seconds_bucket{le="0.01"} 1000
+ticksync_tick_duration_seconds_bucket{le="+Inf"} 1000
+ticksync_tick_duration_seconds_sum 0.61
+ticksync_tick_duration_seconds_count 1000
+# TYPE ticksync_tick_duration_max_seconds gauge
+ticksync_tick_duration_max_seconds 0.0071
+# TYPE ticksync_ticks_missed counter
+ticksync_ticks_missed_total 3
+ticksync_connections 12
+# EOF
+"#;
+
+#[test]
+fn parses_tick_histogram_max_and_missed() {
+    let s = parse_metrics(TEXT);
+    assert_eq!(s.ticks, Some(1000));
+    assert_eq!(s.p50_s, Some(0.0005));
+    assert_eq!(s.p99_s, Some(0.005));
+    assert_eq!(s.max_s, Some(0.0071));
+    assert_eq!(s.ticks_missed, Some(3));
+    assert!(s.missing().is_empty());
+}
+
+#[test]
+fn tail_beyond_the_last_bucket_uses_the_max() {
+    let text = "ticksync_tick_duration_seconds_bucket{le=\"0.001\"} 1\n\
+                ticksync_tick_duration_seconds_bucket{le=\"+Inf\"} 10\n\
+                ticksync_tick_duration_max_seconds 0.25\n";
+    let s = parse_metrics(text);
+    // No _count line: the +Inf bucket is the total.
+    assert_eq!(s.ticks, Some(10));
+    assert_eq!(s.p99_s, Some(0.25));
+    assert_eq!(s.ticks_missed, None);
+    assert_eq!(s.missing(), [TICKS_MISSED]);
+}
+
+#[test]
+fn labels_exemplars_and_series_are_handled() {
+    let text = "ticksync_tick_duration_seconds_bucket{world=\"a}\",le=\"0.002\"} 4 # {trace=\"x\"} 0.001\n\
+                ticksync_tick_duration_seconds_bucket{world=\"b\",le=\"0.002\"} 6\n\
+                ticksync_tick_duration_seconds_bucket{le=\"+Inf\",world=\"a}\"} 4\n\
+                ticksync_tick_duration_seconds_bucket{le=\"+Inf\",world=\"b\"} 6\n\
+                not a metric line at all {\n\
+                ticksync_ticks_missed_total{world=\"a\"} 1\n\
+                ticksync_ticks_missed_total{world=\"b\"} 2.0\n";
+    let s = parse_metrics(text);
+    assert_eq!(s.ticks, Some(10));
+    assert_eq!(s.p50_s, Some(0.002));
+    assert_eq!(s.ticks_missed, Some(3));
+}
+
+#[test]
+fn empty_or_missing_metrics_are_none() {
+    let s = parse_metrics("# EOF\n");
+    assert_eq!(s, TickStats::default());
+    assert_eq!(s.missing().len(), 3);
+    let zero = "ticksync_tick_duration_seconds_bucket{le=\"+Inf\"} 0\n\
+                ticksync_tick_duration_seconds_count 0\n";
+    assert_eq!(parse_metrics(zero).p50_s, None);
+}
+
+#[test]
+fn http_responses_plain_chunked_and_errors() {
+    let plain = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
+    assert_eq!(parse_response(plain).unwrap(), b"hello");
+    let chunked =
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6;x=y\r\n world\r\n0\r\n\r\n";
+    assert_eq!(parse_response(chunked).unwrap(), b"hello world");
+    let missing = b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n";
+    assert_eq!(parse_response(missing), Err(ScrapeError::Status(404)));
+    assert!(parse_response(b"garbage").is_err());
+    let truncated = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nff\r\nabc";
+    assert!(parse_response(truncated).is_err());
+}
+
+#[tokio::test]
+async fn scrape_reads_from_a_local_listener_and_reports_failures() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        let (mut sock, _) = listener.accept().await.unwrap();
+        let mut req = vec![0u8; 1024];
+        let n = sock.read(&mut req).await.unwrap();
+        let req = String::from_utf8_lossy(&req[..n]).to_string();
+        let resp = format!(
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{TEXT}",
+            TEXT.len()
+        );
+        sock.write_all(resp.as_bytes()).await.unwrap();
+        req
+    });
+    let url = format!("http://{addr}/metrics");
+    let stats = scrape(&url, Duration::from_secs(5)).await.unwrap();
+    assert_eq!(stats.ticks_missed, Some(3));
+    let req = server.await.unwrap();
+    assert!(req.starts_with("GET /metrics HTTP/1.1\r\n"), "{req}");
+
+    // Nothing listens there any more.
+    let err = scrape(&url, Duration::from_secs(5)).await.unwrap_err();
+    assert!(matches!(err, ScrapeError::Http(_)), "{err:?}");
+}

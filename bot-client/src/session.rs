@@ -1,0 +1,411 @@
+//! `Session`: one bot's protocol state machine, with no I/O and no clock.
+//!
+//! Shaped like quinn-proto: bytes from the server go in through
+//! [`Session::handle_bytes`], the passage of time through [`Session::handle_timeout`],
+//! and what the bot wants to send comes out of [`Session::poll_transmit`] and
+//! [`Session::poll_event`]. `now` is always a parameter, so tests drive a session
+//! message by message without sockets or sleeps. The async shell in
+//! `connection.rs` only moves bytes and calls these methods.
+//!
+//! Reconstruction and prediction are the protocol crate's [`ClientWorld`] and
+//! [`Predictor`]; this module only decides when to call them and counts what
+//! happens.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use glam::IVec2;
+use ticksync_protocol::{
+    ApplyError, ClientWorld, DecodeError, ErrorCode, ErrorMsg, Hello, InputSeq, PROTOCOL_VERSION,
+    PlayerId, Predictor, Reconciliation, ResumeToken, ServerMsg, Snapshot, Tick, Welcome, codec,
+};
+
+use crate::walk::RandomWalk;
+use outbox::{Outbox, Outgoing};
+
+mod outbox;
+
+/// Per-session settings.
+#[derive(Debug, Clone)]
+pub struct SessionOptions {
+    /// Display name sent in `Hello`.
+    pub name: Option<String>,
+    /// Join token sent in `Hello`.
+    pub auth_token: Option<String>,
+    /// Seed of the random walk.
+    pub seed: u64,
+    /// Time between two pings.
+    pub ping_interval: Duration,
+}
+
+impl Default for SessionOptions {
+    fn default() -> SessionOptions {
+        SessionOptions {
+            name: None,
+            auth_token: None,
+            seed: 0,
+            ping_interval: Duration::from_secs(1),
+        }
+    }
+}
+
+/// What a session has seen and done so far (cumulative over reconnects).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Counters {
+    /// `Snapshot` messages received.
+    pub snapshots: u64,
+    /// Deltas ignored while waiting for the full snapshot a `Resync` asked for.
+    pub snapshots_skipped: u64,
+    /// Snapshots that could not be applied (missing baseline, checksum mismatch, ...).
+    pub desyncs: u64,
+    /// `Resync` messages sent.
+    pub resyncs_requested: u64,
+    /// Snapshots whose own position differed from the prediction.
+    pub mispredictions: u64,
+    /// Inputs sent (one per simulation tick).
+    pub inputs_sent: u64,
+    /// Overdue inputs skipped after a stall.
+    pub inputs_skipped: u64,
+    /// `Input` messages sent.
+    pub input_messages_sent: u64,
+    /// `Ping` messages sent.
+    pub pings_sent: u64,
+    /// `Pong` messages received.
+    pub pongs: u64,
+    /// Messages received.
+    pub messages_received: u64,
+    /// Payload bytes received.
+    pub bytes_received: u64,
+    /// Payload bytes sent.
+    pub bytes_sent: u64,
+    /// Server messages that did not decode.
+    pub decode_errors: u64,
+    /// `Error` messages from the server.
+    pub server_errors: u64,
+    /// Messages that arrived at the wrong time (e.g. a snapshot before `Welcome`).
+    pub unexpected_messages: u64,
+}
+
+/// Something the shell may want to record or react to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// The server accepted the `Hello`.
+    Welcomed {
+        /// The bot's player id.
+        player_id: PlayerId,
+        /// Whether an earlier session was resumed.
+        resumed: bool,
+    },
+    /// A round-trip time measured by a `Ping`/`Pong`.
+    Rtt(Duration),
+    /// Time since the previous snapshot.
+    SnapshotInterval(Duration),
+    /// A snapshot could not be applied; a `Resync` has been queued.
+    Desync(ApplyError),
+    /// The server's position of the bot differed from the prediction.
+    Mispredicted {
+        /// Authoritative minus predicted position.
+        error: IVec2,
+    },
+    /// The server sent an `Error`.
+    ServerError(ErrorMsg),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    AwaitWelcome,
+    Playing,
+}
+
+/// One bot's protocol state: handshake, world reconstruction, prediction, inputs
+/// and pings.
+#[derive(Debug)]
+pub struct Session {
+    opts: SessionOptions,
+    epoch: Instant,
+    phase: Phase,
+    welcome: Option<Welcome>,
+    resume_token: Option<ResumeToken>,
+    world: ClientWorld,
+    /// A `Resync` is in flight: deltas are skipped until the full snapshot.
+    awaiting_full: bool,
+    predictor: Option<Predictor>,
+    last_ack: InputSeq,
+    walk: RandomWalk,
+    quiesced: bool,
+    next_ping: Option<Instant>,
+    last_snapshot_at: Option<Instant>,
+    outbox: Outbox,
+    events: VecDeque<Event>,
+    counters: Counters,
+}
+
+impl Session {
+    /// A new session; its `Hello` is ready in [`Session::poll_transmit`].
+    pub fn new(opts: SessionOptions, now: Instant) -> Session {
+        let walk = RandomWalk::new(opts.seed);
+        let mut s = Session {
+            opts,
+            epoch: now,
+            phase: Phase::AwaitWelcome,
+            welcome: None,
+            resume_token: None,
+            world: ClientWorld::new(),
+            awaiting_full: false,
+            predictor: None,
+            last_ack: InputSeq(0),
+            walk,
+            quiesced: false,
+            next_ping: None,
+            last_snapshot_at: None,
+            outbox: Outbox::new(),
+            events: VecDeque::with_capacity(4),
+            counters: Counters::default(),
+        };
+        s.outbox.push(Outgoing::Hello);
+        s
+    }
+
+    /// Starts over on a new connection: forgets the world and queues a `Hello` that
+    /// resumes the previous session when `resume` is set and a token is known.
+    pub fn restart(&mut self, resume: bool) {
+        if !resume {
+            self.resume_token = None;
+        }
+        self.phase = Phase::AwaitWelcome;
+        self.world = ClientWorld::new();
+        self.awaiting_full = false;
+        self.next_ping = None;
+        self.last_snapshot_at = None;
+        self.outbox.reset();
+        self.outbox.push(Outgoing::Hello);
+    }
+
+    /// Stops (or restarts) generating inputs, e.g. to let the world come to rest.
+    pub fn set_quiesced(&mut self, quiesced: bool) {
+        if self.quiesced && !quiesced {
+            // Resume from now on instead of catching up on the paused time.
+            self.outbox.restart_input_clock();
+        }
+        self.quiesced = quiesced;
+    }
+
+    /// Handles one binary message from the server.
+    pub fn handle_bytes(&mut self, bytes: &[u8], now: Instant) -> Result<(), DecodeError> {
+        self.counters.messages_received += 1;
+        self.counters.bytes_received += bytes.len() as u64;
+        match codec::decode_server(bytes) {
+            Ok(msg) => {
+                self.handle_msg(msg, now);
+                Ok(())
+            }
+            Err(e) => {
+                self.counters.decode_errors += 1;
+                Err(e)
+            }
+        }
+    }
+
+    /// Handles one decoded message from the server.
+    pub fn handle_msg(&mut self, msg: ServerMsg, now: Instant) {
+        match msg {
+            ServerMsg::Welcome(w) => self.on_welcome(w, now),
+            ServerMsg::Snapshot(s) => self.on_snapshot(s, now),
+            ServerMsg::Pong { client_time_us, .. } => {
+                self.counters.pongs += 1;
+                let now_us = self.micros(now);
+                if client_time_us <= now_us {
+                    self.events
+                        .push_back(Event::Rtt(Duration::from_micros(now_us - client_time_us)));
+                }
+            }
+            ServerMsg::Error(e) => {
+                self.counters.server_errors += 1;
+                if e.code == ErrorCode::ResumeFailed {
+                    // The next connection must start a new session.
+                    self.resume_token = None;
+                }
+                self.events.push_back(Event::ServerError(e));
+            }
+        }
+    }
+
+    fn on_welcome(&mut self, w: Welcome, now: Instant) {
+        if self.phase != Phase::AwaitWelcome || !w.movement.is_valid() || w.tick_rate == 0 {
+            self.counters.unexpected_messages += 1;
+            return;
+        }
+        self.phase = Phase::Playing;
+        self.resume_token = Some(w.resume_token);
+        // Inputs sent before a disconnect may never have reached the server: the
+        // predictor starts again from the first snapshot of this connection.
+        self.predictor = None;
+        self.last_ack = w.last_input_seq;
+        self.next_ping = Some(now);
+        self.events.push_back(Event::Welcomed {
+            player_id: w.player_id,
+            resumed: w.resumed,
+        });
+        self.welcome = Some(w);
+    }
+
+    fn on_snapshot(&mut self, s: Snapshot, now: Instant) {
+        let Some(welcome) = &self.welcome else {
+            self.counters.unexpected_messages += 1;
+            return;
+        };
+        if self.phase != Phase::Playing {
+            self.counters.unexpected_messages += 1;
+            return;
+        }
+        self.counters.snapshots += 1;
+        if let Some(prev) = self.last_snapshot_at.replace(now) {
+            self.events
+                .push_back(Event::SnapshotInterval(now.saturating_duration_since(prev)));
+        }
+        if self.awaiting_full && s.body.baseline.is_some() {
+            self.counters.snapshots_skipped += 1;
+            return;
+        }
+        if let Err(e) = self.world.apply(&s.body) {
+            self.counters.desyncs += 1;
+            tracing::warn!(player = welcome.player_id.0, error = %e, "desync, requesting a full snapshot");
+            self.events.push_back(Event::Desync(e));
+            self.awaiting_full = true;
+            self.outbox.push(Outgoing::Resync);
+            return;
+        }
+        self.awaiting_full = false;
+        self.last_ack = s.ack_input;
+        let Some(own) = self.world.get(welcome.player_id) else {
+            return;
+        };
+        match &mut self.predictor {
+            None => {
+                self.predictor = Some(Predictor::new(welcome.movement, own, s.ack_input));
+                self.outbox.restart_input_clock();
+            }
+            Some(p) => {
+                if let Reconciliation::Corrected { error } = p.reconcile(s.ack_input, own) {
+                    self.counters.mispredictions += 1;
+                    self.events.push_back(Event::Mispredicted { error });
+                }
+            }
+        }
+    }
+
+    /// Generates the inputs due by `now` (one per server tick) as `Input` messages of
+    /// at most [`MAX_INPUTS_PER_MSG`], and a `Ping` when one is due. Call it at the
+    /// input send rate: everything generated since the last call goes out together.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.phase != Phase::Playing {
+            return;
+        }
+        if self.next_ping.is_some_and(|t| now >= t) {
+            self.outbox.push(Outgoing::Ping(self.micros(now)));
+            self.next_ping = Some(now + self.opts.ping_interval);
+        }
+        self.generate_inputs(now);
+    }
+
+    fn generate_inputs(&mut self, now: Instant) {
+        let (Some(predictor), Some(welcome)) = (&mut self.predictor, &self.welcome) else {
+            return;
+        };
+        if self.quiesced {
+            return;
+        }
+        let tick_rate = u32::from(welcome.tick_rate);
+        let count = self.outbox.inputs_due(now, tick_rate, &mut self.counters);
+        let walk = &mut self.walk;
+        self.outbox.push_inputs(count, || {
+            let dir = walk.next_dir(tick_rate);
+            (predictor.push(dir).0, dir)
+        });
+    }
+
+    /// Encodes the next message to send into `out` (cleared first); `false` when
+    /// there is nothing to send.
+    pub fn poll_transmit(&mut self, out: &mut Vec<u8>) -> bool {
+        let opts = &self.opts;
+        let resume_token = self.resume_token;
+        let hello = || Hello {
+            version: PROTOCOL_VERSION,
+            name: opts.name.clone(),
+            auth_token: opts.auth_token.clone(),
+            resume_token,
+        };
+        self.outbox
+            .encode_next(out, self.world.tick(), hello, &mut self.counters)
+    }
+
+    /// The next event, oldest first.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// Whether the server has accepted this connection's `Hello`.
+    pub fn is_welcomed(&self) -> bool {
+        self.phase == Phase::Playing
+    }
+
+    /// The last `Welcome` received (kept across reconnects).
+    pub fn welcome(&self) -> Option<&Welcome> {
+        self.welcome.as_ref()
+    }
+
+    /// The bot's player id, once welcomed.
+    pub fn player_id(&self) -> Option<PlayerId> {
+        self.welcome.as_ref().map(|w| w.player_id)
+    }
+
+    /// The reconstructed world.
+    pub fn world(&self) -> &ClientWorld {
+        &self.world
+    }
+
+    /// The tick of the world held (see [`ClientWorld::tick`]).
+    pub fn tick(&self) -> Option<Tick> {
+        self.world.tick()
+    }
+
+    /// The predictor, once the first snapshot with the bot's own entity arrived.
+    pub fn predictor(&self) -> Option<&Predictor> {
+        self.predictor.as_ref()
+    }
+
+    /// The last input the server acknowledged.
+    pub fn last_ack(&self) -> InputSeq {
+        self.last_ack
+    }
+
+    /// The last input generated (and sent, once the outbox is drained).
+    pub fn last_input_seq(&self) -> InputSeq {
+        match &self.predictor {
+            Some(p) => InputSeq(p.next_seq().0.wrapping_sub(1)),
+            None => self.last_ack,
+        }
+    }
+
+    /// Whether input generation is paused.
+    pub fn is_quiesced(&self) -> bool {
+        self.quiesced
+    }
+
+    /// The counters so far.
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// The resume token from the last `Welcome`, if still valid.
+    pub fn resume_token(&self) -> Option<ResumeToken> {
+        self.resume_token
+    }
+
+    fn micros(&self, now: Instant) -> u64 {
+        now.saturating_duration_since(self.epoch).as_micros() as u64
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,409 @@
+//! Unit tests of the session state machine: encoded server messages in, encoded
+//! client messages and events out, time passed by hand.
+
+use std::time::{Duration, Instant};
+
+use ticksync_protocol::{
+    ApplyError, ClientMsg, EntityState, FixedPos, Input, InputSeq, MoveConfig, PlayerId,
+    ResumeToken, ServerMsg, Snapshot, SnapshotBody, Tick, Welcome, codec, snapshot, step,
+};
+
+use super::{Event, Session, SessionOptions};
+
+const ME: PlayerId = PlayerId(7);
+
+fn cfg() -> MoveConfig {
+    MoveConfig::from_units(100.0, 30, 1000.0)
+}
+
+fn welcome_bytes(resumed: bool, last_input_seq: u32) -> Vec<u8> {
+    codec::encode_server(&ServerMsg::Welcome(Welcome {
+        player_id: ME,
+        tick: Tick(100),
+        tick_rate: 30,
+        movement: cfg(),
+        fixed_scale: 16,
+        view_radius: 0,
+        resume_token: ResumeToken([9; 16]),
+        resumed,
+        last_input_seq: InputSeq(last_input_seq),
+    }))
+}
+
+fn snap_bytes(ack: u32, body: SnapshotBody) -> Vec<u8> {
+    codec::encode_server(&ServerMsg::Snapshot(Snapshot {
+        ack_input: InputSeq(ack),
+        body,
+    }))
+}
+
+fn e(id: u32, x: i32, y: i32) -> EntityState {
+    EntityState {
+        id: PlayerId(id),
+        pos: FixedPos::new(x, y),
+    }
+}
+
+fn drain(s: &mut Session) -> Vec<ClientMsg> {
+    let mut buf = Vec::new();
+    let mut out = Vec::new();
+    while s.poll_transmit(&mut buf) {
+        out.push(codec::decode_client(&buf).expect("bot sends valid messages"));
+    }
+    out
+}
+
+fn events(s: &mut Session) -> Vec<Event> {
+    std::iter::from_fn(|| s.poll_event()).collect()
+}
+
+/// The events other than snapshot intervals.
+fn notable(s: &mut Session) -> Vec<Event> {
+    let mut v = events(s);
+    v.retain(|e| !matches!(e, Event::SnapshotInterval(_)));
+    v
+}
+
+/// A session that has been welcomed and holds the full snapshot of tick 101 with
+/// itself at (1000, 1000) and one other player.
+fn playing(t0: Instant) -> (Session, Vec<EntityState>) {
+    let opts = SessionOptions {
+        seed: 1,
+        ..SessionOptions::default()
+    };
+    let mut s = Session::new(opts, t0);
+    assert!(matches!(drain(&mut s)[..], [ClientMsg::Hello(_)]));
+    s.handle_bytes(&welcome_bytes(false, 0), t0).unwrap();
+    let view = vec![e(3, 50, 60), e(ME.0, 1000, 1000)];
+    s.handle_bytes(&snap_bytes(0, snapshot::full(Tick(101), &view)), t0)
+        .unwrap();
+    events(&mut s);
+    (s, view)
+}
+
+#[test]
+fn full_then_delta_snapshots_apply() {
+    let t0 = Instant::now();
+    let (mut s, base) = playing(t0);
+    let cur = vec![e(3, 53, 60), e(ME.0, 1000, 1000), e(9, 1, 2)];
+    let delta = snapshot::delta(Tick(102), Tick(101), &base, &cur);
+    s.handle_bytes(&snap_bytes(0, delta), t0 + Duration::from_millis(33))
+        .unwrap();
+    assert_eq!(s.world().to_sorted_vec(), cur);
+    assert_eq!(s.tick(), Some(Tick(102)));
+    assert_eq!(s.counters().snapshots, 2);
+    assert_eq!(s.counters().desyncs, 0);
+    assert_eq!(
+        events(&mut s),
+        [Event::SnapshotInterval(Duration::from_millis(33))]
+    );
+}
+
+#[test]
+fn delta_against_missing_baseline_is_a_desync_and_asks_for_resync() {
+    let t0 = Instant::now();
+    let (mut s, base) = playing(t0);
+    drain(&mut s);
+    // The server thinks we hold tick 102; we hold 101.
+    let cur = vec![e(3, 60, 60), e(ME.0, 1000, 1000)];
+    s.handle_bytes(
+        &snap_bytes(0, snapshot::delta(Tick(103), Tick(102), &base, &cur)),
+        t0,
+    )
+    .unwrap();
+    assert_eq!(s.counters().desyncs, 1);
+    assert!(matches!(
+        notable(&mut s)[..],
+        [Event::Desync(ApplyError::MissingBaseline {
+            need: Tick(102),
+            ..
+        })]
+    ));
+    assert_eq!(drain(&mut s), [ClientMsg::Resync]);
+    assert_eq!(s.tick(), None);
+    // Deltas still in flight are skipped, not counted as more desyncs.
+    s.handle_bytes(
+        &snap_bytes(0, snapshot::delta(Tick(104), Tick(103), &cur, &cur)),
+        t0,
+    )
+    .unwrap();
+    assert_eq!(s.counters().desyncs, 1);
+    assert_eq!(s.counters().snapshots_skipped, 1);
+    assert!(drain(&mut s).is_empty());
+    // The full snapshot brings the world back.
+    s.handle_bytes(&snap_bytes(0, snapshot::full(Tick(105), &cur)), t0)
+        .unwrap();
+    assert_eq!(s.tick(), Some(Tick(105)));
+    assert_eq!(s.world().to_sorted_vec(), cur);
+    assert_eq!(s.counters().desyncs, 1);
+}
+
+#[test]
+fn a_first_snapshot_that_is_a_delta_is_a_desync() {
+    let t0 = Instant::now();
+    let mut s = Session::new(SessionOptions::default(), t0);
+    drain(&mut s);
+    s.handle_bytes(&welcome_bytes(false, 0), t0).unwrap();
+    let v = vec![e(ME.0, 5, 5)];
+    s.handle_bytes(
+        &snap_bytes(0, snapshot::delta(Tick(2), Tick(1), &v, &v)),
+        t0,
+    )
+    .unwrap();
+    assert_eq!(s.counters().desyncs, 1);
+    assert!(drain(&mut s).contains(&ClientMsg::Resync));
+}
+
+#[test]
+fn corrupted_checksum_is_a_desync() {
+    let t0 = Instant::now();
+    let (mut s, base) = playing(t0);
+    drain(&mut s);
+    let cur = vec![e(3, 70, 60), e(ME.0, 1000, 1000)];
+    let mut delta = snapshot::delta(Tick(102), Tick(101), &base, &cur);
+    delta.checksum.0 ^= 1;
+    s.handle_bytes(&snap_bytes(0, delta), t0).unwrap();
+    assert_eq!(s.counters().desyncs, 1);
+    assert!(matches!(
+        notable(&mut s)[..],
+        [Event::Desync(ApplyError::ChecksumMismatch { .. })]
+    ));
+    assert_eq!(drain(&mut s), [ClientMsg::Resync]);
+}
+
+#[test]
+fn undecodable_bytes_are_counted_not_fatal() {
+    let t0 = Instant::now();
+    let (mut s, _) = playing(t0);
+    assert!(s.handle_bytes(&[0x01, 0x00], t0).is_err());
+    assert_eq!(s.counters().decode_errors, 1);
+    assert_eq!(s.tick(), Some(Tick(101)));
+}
+
+#[test]
+fn inputs_are_predicted_and_mispredictions_counted() {
+    let t0 = Instant::now();
+    let (mut s, base) = playing(t0);
+    s.handle_timeout(t0); // first input (and the first ping)
+    let sent = drain(&mut s);
+    let input = sent
+        .iter()
+        .find_map(|m| match m {
+            ClientMsg::Input(i) => Some(i.clone()),
+            _ => None,
+        })
+        .expect("an input");
+    assert_eq!(input.first_seq, InputSeq(1));
+    assert_eq!(input.ack_tick, Some(Tick(101)));
+    let dir = input.dirs[0];
+    let start = FixedPos::new(1000, 1000);
+
+    // The server applied it exactly: confirmed.
+    let exact = vec![
+        base[0],
+        EntityState {
+            id: ME,
+            pos: step(start, dir, &cfg()),
+        },
+    ];
+    s.handle_bytes(
+        &snap_bytes(1, snapshot::delta(Tick(102), Tick(101), &base, &exact)),
+        t0,
+    )
+    .unwrap();
+    assert_eq!(s.counters().mispredictions, 0);
+    assert_eq!(s.last_ack(), InputSeq(1));
+
+    // Next the server puts us somewhere else: one misprediction.
+    s.handle_timeout(t0 + Duration::from_millis(34));
+    drain(&mut s);
+    let moved = FixedPos(exact[1].pos.0 + glam::IVec2::new(5, 0));
+    let off = vec![base[0], EntityState { id: ME, pos: moved }];
+    s.handle_bytes(
+        &snap_bytes(2, snapshot::delta(Tick(103), Tick(102), &exact, &off)),
+        t0,
+    )
+    .unwrap();
+    assert_eq!(s.counters().mispredictions, 1);
+    assert!(
+        events(&mut s)
+            .iter()
+            .any(|e| matches!(e, Event::Mispredicted { .. }))
+    );
+    assert_eq!(s.counters().desyncs, 0);
+}
+
+#[test]
+fn no_reconcile_without_own_entity_or_after_a_failed_apply() {
+    let t0 = Instant::now();
+    let (mut s, base) = playing(t0);
+    s.handle_timeout(t0);
+    drain(&mut s);
+    // Own entity teleported but the checksum is wrong: a desync, not a misprediction.
+    let far = vec![base[0], e(ME.0, 1, 1)];
+    let mut bad = snapshot::delta(Tick(102), Tick(101), &base, &far);
+    bad.checksum.0 = bad.checksum.0.wrapping_add(1);
+    s.handle_bytes(&snap_bytes(1, bad), t0).unwrap();
+    assert_eq!((s.counters().desyncs, s.counters().mispredictions), (1, 0));
+    // A full snapshot without our own entity: nothing to reconcile.
+    s.handle_bytes(&snap_bytes(1, snapshot::full(Tick(103), &base[..1])), t0)
+        .unwrap();
+    assert_eq!(s.counters().mispredictions, 0);
+}
+
+#[test]
+fn pong_produces_an_rtt_sample() {
+    let t0 = Instant::now();
+    let (mut s, _) = playing(t0);
+    let t1 = t0 + Duration::from_millis(10);
+    s.handle_timeout(t1);
+    let ping_time = drain(&mut s)
+        .iter()
+        .find_map(|m| match m {
+            ClientMsg::Ping { client_time_us } => Some(*client_time_us),
+            _ => None,
+        })
+        .expect("a ping right after the welcome");
+    assert_eq!(ping_time, 10_000);
+    let pong = codec::encode_server(&ServerMsg::Pong {
+        client_time_us: ping_time,
+        server_tick: Tick(102),
+    });
+    s.handle_bytes(&pong, t1 + Duration::from_micros(1500))
+        .unwrap();
+    assert_eq!(events(&mut s), [Event::Rtt(Duration::from_micros(1500))]);
+    // The next ping waits a ping interval.
+    s.handle_timeout(t1 + Duration::from_millis(500));
+    assert!(
+        !drain(&mut s)
+            .iter()
+            .any(|m| matches!(m, ClientMsg::Ping { .. }))
+    );
+    s.handle_timeout(t1 + Duration::from_millis(1000));
+    assert!(
+        drain(&mut s)
+            .iter()
+            .any(|m| matches!(m, ClientMsg::Ping { .. }))
+    );
+}
+
+fn inputs(msgs: &[ClientMsg]) -> Vec<Input> {
+    msgs.iter()
+        .filter_map(|m| match m {
+            ClientMsg::Input(i) => Some(i.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn inputs_are_batched_per_send_with_consecutive_seqs() {
+    let t0 = Instant::now();
+    let (mut s, _) = playing(t0);
+    // Sending at 15 Hz against a 30 Hz server: two inputs per message.
+    let mut all = Vec::new();
+    for i in 0..10u64 {
+        s.handle_timeout(t0 + Duration::from_micros(i * 1_000_000 / 15));
+        all.extend(inputs(&drain(&mut s)));
+    }
+    assert_eq!(all[0].dirs.len(), 1, "the first input goes out at once");
+    assert!(all[1..].iter().all(|i| i.dirs.len() == 2), "{all:?}");
+    let seqs: Vec<u32> = all
+        .iter()
+        .flat_map(|i| i.iter().map(|(q, _)| q.0))
+        .collect();
+    assert_eq!(seqs, (1..=seqs.len() as u32).collect::<Vec<_>>());
+    assert_eq!(s.counters().inputs_sent, seqs.len() as u64);
+
+    // A long gap: split at MAX_INPUTS_PER_MSG, older backlog skipped.
+    s.handle_timeout(t0 + Duration::from_secs(3));
+    let burst = inputs(&drain(&mut s));
+    assert_eq!(
+        burst.iter().map(|i| i.dirs.len()).collect::<Vec<_>>(),
+        [8, 8]
+    );
+    assert_eq!(burst[0].first_seq.0, *seqs.last().unwrap() + 1);
+    assert_eq!(burst[1].first_seq.0, burst[0].first_seq.0 + 8);
+    assert!(s.counters().inputs_skipped > 0);
+}
+
+#[test]
+fn timer_jitter_does_not_change_the_batch_sizes() {
+    let t0 = Instant::now();
+    for (rate_hz, per_msg) in [(30u64, 1usize), (15, 2), (10, 3)] {
+        let (mut s, _) = playing(t0);
+        let mut sizes = Vec::new();
+        for i in 0..30u64 {
+            // Up to 4 ms early or late around each send time.
+            let jitter = (i % 3) as i64 * 4_000 - 4_000;
+            let at = (i * 1_000_000 / rate_hz) as i64 + if i == 0 { 0 } else { jitter };
+            s.handle_timeout(t0 + Duration::from_micros(at as u64));
+            sizes.extend(inputs(&drain(&mut s)).iter().map(|i| i.dirs.len()));
+        }
+        assert!(
+            sizes[1..].iter().all(|&n| n == per_msg),
+            "{rate_hz} Hz: {sizes:?}"
+        );
+    }
+}
+
+#[test]
+fn no_inputs_before_the_first_snapshot_or_while_quiesced() {
+    let t0 = Instant::now();
+    let mut s = Session::new(SessionOptions::default(), t0);
+    drain(&mut s);
+    s.handle_timeout(t0);
+    assert!(inputs(&drain(&mut s)).is_empty());
+    s.handle_bytes(&welcome_bytes(false, 0), t0).unwrap();
+    s.handle_timeout(t0);
+    assert!(inputs(&drain(&mut s)).is_empty());
+
+    let (mut s, _) = playing(t0);
+    s.set_quiesced(true);
+    s.handle_timeout(t0 + Duration::from_secs(1));
+    assert!(inputs(&drain(&mut s)).is_empty());
+    s.set_quiesced(false);
+    s.handle_timeout(t0 + Duration::from_secs(2));
+    // Resumes with one input, not a second's worth of catch-up.
+    assert_eq!(inputs(&drain(&mut s))[0].dirs.len(), 1);
+}
+
+#[test]
+fn reconnect_resumes_with_the_token_and_continues_the_sequence() {
+    let t0 = Instant::now();
+    let (mut s, base) = playing(t0);
+    for i in 0..5u64 {
+        s.handle_timeout(t0 + Duration::from_millis(i * 34));
+    }
+    drain(&mut s);
+    assert_eq!(s.last_input_seq(), InputSeq(5));
+
+    s.restart(true);
+    let hello = drain(&mut s);
+    let [ClientMsg::Hello(h)] = &hello[..] else {
+        panic!("{hello:?}")
+    };
+    assert_eq!(h.resume_token, Some(ResumeToken([9; 16])));
+    assert_eq!(s.tick(), None);
+
+    // The server had processed up to seq 3; it resumes and sends a full snapshot.
+    s.handle_bytes(&welcome_bytes(true, 3), t0).unwrap();
+    assert!(matches!(
+        events(&mut s)[..],
+        [Event::Welcomed { resumed: true, .. }]
+    ));
+    s.handle_bytes(&snap_bytes(3, snapshot::full(Tick(200), &base)), t0)
+        .unwrap();
+    s.handle_timeout(t0 + Duration::from_secs(1));
+    let next = inputs(&drain(&mut s));
+    assert_eq!(next[0].first_seq, InputSeq(4));
+    assert_eq!(s.counters().desyncs, 0);
+    assert_eq!(s.counters().mispredictions, 0);
+
+    // Without resume the token is not offered.
+    s.restart(false);
+    let [ClientMsg::Hello(h)] = &drain(&mut s)[..] else {
+        panic!()
+    };
+    assert_eq!(h.resume_token, None);
+}
