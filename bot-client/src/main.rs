@@ -9,7 +9,7 @@ use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::Parser;
+use clap::{Parser, ValueEnum};
 use ticksync_bot::{BotConfig, Progress, Report, RuntimeKind, run_with_progress};
 use tracing_subscriber::EnvFilter;
 
@@ -37,13 +37,16 @@ fn main() -> ExitCode {
 
 fn run_bots(config: BotConfig) -> anyhow::Result<Report> {
     eprintln!(
-        "ticksync-bot: {} bots -> {} for {:?} (ramp-up {:?}, {} inputs/s, {:?} runtime{})",
+        "ticksync-bot: {} bots -> {} for {:?} (ramp-up {:?}, {} inputs/s, {} runtime{})",
         config.bots,
         config.url,
         config.duration,
         config.ramp_up,
         config.input_rate,
-        config.runtime,
+        config
+            .runtime
+            .to_possible_value()
+            .map_or_else(String::new, |v| v.get_name().to_owned()),
         if config.reconnect { ", reconnect" } else { "" }
     );
     let runtime = match config.runtime {

@@ -3,7 +3,8 @@
 //! few metrics the report needs.
 //!
 //! Quantiles are estimated the way a dashboard without interpolation would: the
-//! upper bound of the first bucket whose cumulative count reaches the rank.
+//! upper bound of the first bucket whose cumulative count reaches the rank, but
+//! never above the max gauge.
 
 use std::time::Duration;
 
@@ -165,10 +166,15 @@ pub fn parse_metrics(text: &str) -> TickStats {
             max.or_else(|| buckets.iter().rev().map(|b| b.0).find(|b| b.is_finite()))
         }
     };
+    // A bucket bound can lie above the longest tick; no quantile exceeds the max.
+    let capped = |q: Option<f64>| match (q, max) {
+        (Some(q), Some(m)) => Some(q.min(m)),
+        (q, _) => q,
+    };
     TickStats {
         ticks: total.map(|t| t as u64),
-        p50_s: quantile(0.5),
-        p99_s: quantile(0.99),
+        p50_s: capped(quantile(0.5)),
+        p99_s: capped(quantile(0.99)),
         max_s: max,
         ticks_missed: missed.map(|m| m as u64),
     }

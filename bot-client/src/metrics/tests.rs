@@ -59,6 +59,15 @@ fn labels_exemplars_and_series_are_handled() {
 }
 
 #[test]
+fn quantiles_never_exceed_the_max() {
+    let text = "ticksync_tick_duration_seconds_bucket{le=\"0.0005\"} 10\n\
+                ticksync_tick_duration_seconds_bucket{le=\"+Inf\"} 10\n\
+                ticksync_tick_duration_max_seconds 0.0003\n";
+    let s = parse_metrics(text);
+    assert_eq!((s.p50_s, s.p99_s), (Some(0.0003), Some(0.0003)));
+}
+
+#[test]
 fn empty_or_missing_metrics_are_none() {
     let s = parse_metrics("# EOF\n");
     assert_eq!(s, TickStats::default());

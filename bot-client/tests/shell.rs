@@ -1,0 +1,351 @@
+//! Tests of the bot's async shell against a small fake server on 127.0.0.1 built
+//! from the protocol crate's codec and snapshot helpers: the WebSocket handshake
+//! (subprotocol), inputs and snapshots end to end, Resync after a corrupted
+//! checksum, close code 1000, resume after a dropped connection, and a whole
+//! `run` whose metrics scrape fails. The real server is tested end to end in the
+//! workspace's tests/.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use ticksync_bot::{Backoff, BotConfig, BotHandle, BotOptions, run};
+use ticksync_protocol::{
+    ClientMsg, EntityState, FixedPos, Hello, InputSeq, MoveConfig, PlayerId, ResumeToken,
+    SUBPROTOCOL, ServerMsg, Snapshot, Tick, Welcome, codec, snapshot, step,
+};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
+
+/// Fake-server tick period: faster than 30 Hz to keep the tests short.
+const TICK: Duration = Duration::from_millis(20);
+
+fn movement() -> MoveConfig {
+    MoveConfig::from_units(100.0, 30, 1000.0)
+}
+
+/// What the fake server saw, for the test to check.
+#[derive(Debug, PartialEq)]
+enum Seen {
+    Hello(Hello),
+    Resync,
+    Closed(Option<u16>),
+}
+
+#[derive(Default)]
+struct FakeWorld {
+    /// Position and last applied input of every player.
+    players: BTreeMap<PlayerId, (FixedPos, InputSeq)>,
+    next_id: u32,
+}
+
+impl FakeWorld {
+    fn view(&self) -> Vec<EntityState> {
+        let entity =
+            |(id, (pos, _)): (&PlayerId, &(FixedPos, InputSeq))| EntityState { id: *id, pos: *pos };
+        self.players.iter().map(entity).collect()
+    }
+}
+
+struct FakeServer {
+    url: String,
+    world: Arc<Mutex<FakeWorld>>,
+    seen: mpsc::UnboundedReceiver<Seen>,
+}
+
+impl FakeServer {
+    /// Starts the server; each connection corrupts the checksum of its
+    /// `corrupt_tick`-th snapshot if given.
+    async fn start(corrupt_tick: Option<u32>) -> FakeServer {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("ws://{}/ws", listener.local_addr().unwrap());
+        let world = Arc::new(Mutex::new(FakeWorld::default()));
+        let (tx, seen) = mpsc::unbounded_channel();
+        let w = world.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                tokio::spawn(serve(stream, w.clone(), tx.clone(), corrupt_tick));
+            }
+        });
+        FakeServer { url, world, seen }
+    }
+
+    async fn next_seen(&mut self) -> Seen {
+        tokio::time::timeout(Duration::from_secs(3), self.seen.recv())
+            .await
+            .expect("the fake server saw nothing")
+            .expect("fake server gone")
+    }
+}
+
+// The signature is tungstenite's handshake `Callback`; its error type is large.
+#[allow(clippy::result_large_err)]
+fn require_subprotocol(req: &Request, mut resp: Response) -> Result<Response, ErrorResponse> {
+    let offered = req
+        .headers()
+        .get("Sec-WebSocket-Protocol")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|p| p.trim() == SUBPROTOCOL));
+    assert!(offered, "the bot must offer {SUBPROTOCOL}");
+    resp.headers_mut()
+        .insert("Sec-WebSocket-Protocol", SUBPROTOCOL.parse().unwrap());
+    Ok(resp)
+}
+
+async fn serve(
+    stream: TcpStream,
+    world: Arc<Mutex<FakeWorld>>,
+    seen: mpsc::UnboundedSender<Seen>,
+    corrupt_tick: Option<u32>,
+) {
+    let Ok(mut ws) = tokio_tungstenite::accept_hdr_async(stream, require_subprotocol).await else {
+        return;
+    };
+    let Some(Ok(Message::Binary(b))) = ws.next().await else {
+        return;
+    };
+    let Ok(ClientMsg::Hello(hello)) = codec::decode_client(&b) else {
+        panic!("first message must be Hello")
+    };
+    let (id, resumed) = {
+        let mut w = world.lock().unwrap();
+        match hello.resume_token {
+            // Tokens are the player id in the first byte.
+            Some(t) => (PlayerId(u32::from(t.0[0])), true),
+            None => {
+                w.next_id += 1;
+                let id = PlayerId(w.next_id);
+                w.players
+                    .insert(id, (FixedPos::new(8000, 8000), InputSeq(0)));
+                (id, false)
+            }
+        }
+    };
+    let _ = seen.send(Seen::Hello(hello));
+    let last_input_seq = world.lock().unwrap().players[&id].1;
+    let welcome = ServerMsg::Welcome(Welcome {
+        player_id: id,
+        tick: Tick(0),
+        tick_rate: 30,
+        movement: movement(),
+        fixed_scale: 16,
+        view_radius: 0,
+        resume_token: ResumeToken([id.0 as u8; 16]),
+        resumed,
+        last_input_seq,
+    });
+    let send = |m: &ServerMsg| Message::Binary(codec::encode_server(m).into());
+    ws.send(send(&welcome)).await.unwrap();
+    let mut ticker = tokio::time::interval(TICK);
+    let (mut tick, mut sent_view, mut full_next) = (0u32, Vec::new(), true);
+    loop {
+        tokio::select! {
+            msg = ws.next() => match msg {
+                Some(Ok(Message::Binary(b))) => match codec::decode_client(&b).unwrap() {
+                    ClientMsg::Input(input) => {
+                        let mut w = world.lock().unwrap();
+                        let p = w.players.get_mut(&id).unwrap();
+                        for (seq, dir) in input.iter() {
+                            if seq > p.1 {
+                                *p = (step(p.0, dir, &movement()), seq);
+                            }
+                        }
+                    }
+                    ClientMsg::Ping { client_time_us } => {
+                        let pong = ServerMsg::Pong { client_time_us, server_tick: Tick(tick) };
+                        ws.send(send(&pong)).await.unwrap();
+                    }
+                    ClientMsg::Resync => {
+                        full_next = true;
+                        let _ = seen.send(Seen::Resync);
+                    }
+                    ClientMsg::Hello(_) => panic!("second Hello"),
+                },
+                Some(Ok(Message::Close(frame))) => {
+                    let _ = seen.send(Seen::Closed(frame.map(|f| u16::from(f.code))));
+                    world.lock().unwrap().players.remove(&id);
+                    return;
+                }
+                Some(Ok(_)) => {}
+                // Dropped without a close frame: the player stays, resumable.
+                Some(Err(_)) | None => return,
+            },
+            _ = ticker.tick() => {
+                tick += 1;
+                let (view, ack) = {
+                    let w = world.lock().unwrap();
+                    (w.view(), w.players.get(&id).map_or(InputSeq(0), |p| p.1))
+                };
+                let mut body = if full_next {
+                    snapshot::full(Tick(tick), &view)
+                } else {
+                    snapshot::delta(Tick(tick), Tick(tick - 1), &sent_view, &view)
+                };
+                full_next = false;
+                if corrupt_tick == Some(tick) {
+                    body.checksum.0 ^= 0x55;
+                }
+                sent_view = view;
+                let msg = ServerMsg::Snapshot(Snapshot { ack_input: ack, body });
+                if ws.send(send(&msg)).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+fn opts(url: &str) -> BotOptions {
+    BotOptions {
+        input_rate: 50,
+        ping_interval: Duration::from_millis(100),
+        ..BotOptions::new(url)
+    }
+}
+
+#[tokio::test]
+async fn plays_predicts_and_closes_with_1000() {
+    let mut server = FakeServer::start(None).await;
+    let other = BotHandle::connect(opts(&server.url)).await.unwrap();
+    let bot = BotHandle::connect(opts(&server.url)).await.unwrap();
+    assert!(matches!(server.next_seen().await, Seen::Hello(h) if h.resume_token.is_none()));
+    let id = bot.player_id().unwrap();
+    bot.wait_until(Duration::from_secs(2), |v| {
+        v.last_ack.0 >= 10 && v.counters.pongs > 0
+    })
+    .await
+    .unwrap();
+    for b in [&bot, &other] {
+        b.set_quiesced(true);
+    }
+    for b in [&bot, &other] {
+        b.wait_until(Duration::from_secs(2), |v| v.all_inputs_acked())
+            .await
+            .unwrap();
+    }
+    tokio::time::sleep(TICK * 3).await;
+    let view = bot.view().await.unwrap();
+    assert_eq!(view.entities, server.world.lock().unwrap().view());
+    assert_eq!(view.own_position, view.predicted_position);
+    assert_ne!(
+        view.own_position,
+        Some(FixedPos::new(8000, 8000)),
+        "it moved"
+    );
+    assert_eq!(
+        (view.counters.desyncs, view.counters.mispredictions),
+        (0, 0)
+    );
+
+    let outcome = bot.close().await;
+    assert!(outcome.connected && outcome.last_error.is_none());
+    assert_eq!(outcome.player_id, Some(id));
+    assert!(matches!(server.next_seen().await, Seen::Hello(_)));
+    assert_eq!(server.next_seen().await, Seen::Closed(Some(1000)));
+    // The other bot sees it leave.
+    other
+        .wait_until(Duration::from_secs(2), |v| {
+            v.entities.iter().all(|e| e.id != id)
+        })
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn corrupted_checksum_leads_to_resync_and_recovery() {
+    let mut server = FakeServer::start(Some(5)).await;
+    let bot = BotHandle::connect(opts(&server.url)).await.unwrap();
+    assert!(matches!(server.next_seen().await, Seen::Hello(_)));
+    assert_eq!(server.next_seen().await, Seen::Resync);
+    let view = bot
+        .wait_until(Duration::from_secs(2), |v| v.tick.is_some_and(|t| t.0 >= 8))
+        .await
+        .unwrap();
+    assert_eq!(view.counters.desyncs, 1);
+    assert_eq!(view.counters.resyncs_requested, 1);
+    bot.close().await;
+}
+
+#[tokio::test]
+async fn dropped_connection_resumes_the_session() {
+    let mut server = FakeServer::start(None).await;
+    let bot = BotHandle::connect(BotOptions {
+        reconnect: Some(Backoff {
+            min: Duration::from_millis(10),
+            max: Duration::from_millis(50),
+        }),
+        ..opts(&server.url)
+    })
+    .await
+    .unwrap();
+    let id = bot.player_id().unwrap();
+    assert!(matches!(server.next_seen().await, Seen::Hello(_)));
+    let before = bot
+        .wait_until(Duration::from_secs(2), |v| v.last_ack.0 >= 5)
+        .await
+        .unwrap();
+    bot.drop_connection();
+    let Seen::Hello(again) = server.next_seen().await else {
+        panic!("expected a second Hello")
+    };
+    assert_eq!(again.resume_token, Some(ResumeToken([id.0 as u8; 16])));
+    let after = bot
+        .wait_until(Duration::from_secs(2), |v| {
+            v.connected && v.last_ack.0 > before.last_ack.0 + 5
+        })
+        .await
+        .unwrap();
+    assert_eq!(after.player_id, Some(id));
+    assert_eq!(after.counters.desyncs, 0);
+    bot.close().await;
+}
+
+#[tokio::test]
+async fn run_reports_and_survives_a_failed_metrics_scrape() {
+    let server = FakeServer::start(None).await;
+    let report = run(BotConfig {
+        url: server.url.clone(),
+        bots: 3,
+        duration: Duration::from_millis(600),
+        ramp_up: Duration::from_millis(100),
+        seed: Some(5),
+        // Nothing serves /metrics on the fake server's port.
+        ..BotConfig::default()
+    })
+    .await
+    .unwrap();
+    assert_eq!((report.bots_requested, report.bots_connected), (3, 3));
+    assert!(report.passed, "{report}");
+    assert!(report.snapshots_received > 0 && report.inputs_sent > 0);
+    assert_eq!(report.desyncs, 0);
+    assert!(report.rtt_ms.p50.is_some());
+    assert!(!report.server.scraped);
+    assert!(report.server.ticks_missed.is_none());
+    assert!(report.warnings.iter().any(|w| w.contains("/metrics")));
+}
+
+#[tokio::test]
+async fn nothing_listening_is_a_connect_failure_and_a_failed_run() {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("ws://127.0.0.1:{port}/ws");
+    assert!(BotHandle::connect(opts(&url)).await.is_err());
+    let report = run(BotConfig {
+        url,
+        bots: 2,
+        duration: Duration::from_millis(200),
+        ramp_up: Duration::ZERO,
+        ..BotConfig::default()
+    })
+    .await
+    .unwrap();
+    assert_eq!((report.bots_connected, report.connect_failures), (0, 2));
+    assert!(!report.passed);
+}
