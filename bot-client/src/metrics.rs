@@ -2,9 +2,11 @@
 //! a run: a minimal HTTP/1.1 GET over a tokio `TcpStream`, and a parser for the
 //! few metrics the report needs.
 //!
-//! Quantiles are estimated the way a dashboard without interpolation would: the
-//! upper bound of the first bucket whose cumulative count reaches the rank, but
-//! never above the max gauge.
+//! A run scrapes once before its bots start and once at the end, and reports the
+//! difference, so a server that was up before the run (or idle for a while) does
+//! not dilute the numbers. Quantiles are estimated the way a dashboard without
+//! interpolation would: the upper bound of the first bucket whose cumulative
+//! count reaches the rank, but never above the max.
 
 use std::time::Duration;
 
@@ -120,15 +122,22 @@ fn label<'a>(labels: &'a str, key: &str) -> Option<&'a str> {
     None
 }
 
+/// The raw tick metrics of one scrape, kept so two scrapes can be subtracted.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MetricsSample {
+    /// Cumulative tick-duration buckets `(upper bound in seconds, count)`, sorted.
+    buckets: Vec<(f64, f64)>,
+    count: Option<f64>,
+    max: Option<f64>,
+    missed: Option<f64>,
+}
+
 /// Parses Prometheus (or OpenMetrics) text. Series of the same metric with
 /// different labels are added up.
-pub fn parse_metrics(text: &str) -> TickStats {
+pub fn parse_sample(text: &str) -> MetricsSample {
     let bucket = format!("{TICK_DURATION}_bucket");
     let count = format!("{TICK_DURATION}_count");
-    let mut buckets: Vec<(f64, f64)> = Vec::new();
-    let mut total: Option<f64> = None;
-    let mut max: Option<f64> = None;
-    let mut missed: Option<f64> = None;
+    let mut m = MetricsSample::default();
     for s in text.lines().filter_map(parse_line) {
         if s.name == bucket {
             let Some(le) = label(s.labels, "le") else {
@@ -141,51 +150,121 @@ pub fn parse_metrics(text: &str) -> TickStats {
                     Err(_) => continue,
                 },
             };
-            match buckets.iter_mut().find(|(b, _)| *b == le) {
+            match m.buckets.iter_mut().find(|(b, _)| *b == le) {
                 Some((_, c)) => *c += s.value,
-                None => buckets.push((le, s.value)),
+                None => m.buckets.push((le, s.value)),
             }
         } else if s.name == count {
-            *total.get_or_insert(0.0) += s.value;
+            *m.count.get_or_insert(0.0) += s.value;
         } else if s.name == TICK_DURATION_MAX {
-            max = Some(max.map_or(s.value, |m: f64| m.max(s.value)));
+            m.max = Some(m.max.map_or(s.value, |x: f64| x.max(s.value)));
         } else if s.name == TICKS_MISSED {
-            *missed.get_or_insert(0.0) += s.value;
+            *m.missed.get_or_insert(0.0) += s.value;
         }
     }
-    buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let total = total.or_else(|| buckets.last().map(|b| b.1));
-    let quantile = |q: f64| -> Option<f64> {
-        let total = total.filter(|t| *t > 0.0)?;
-        let rank = q * total;
-        let (le, _) = buckets.iter().find(|(_, cum)| *cum >= rank)?;
-        if le.is_finite() {
-            Some(*le)
-        } else {
-            // Beyond the last bound: the max is the best estimate there is.
-            max.or_else(|| buckets.iter().rev().map(|b| b.0).find(|b| b.is_finite()))
+    m.buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+    if m.count.is_none() {
+        m.count = m.buckets.last().map(|b| b.1);
+    }
+    m
+}
+
+/// Parses metrics text into the server's lifetime tick statistics.
+pub fn parse_metrics(text: &str) -> TickStats {
+    parse_sample(text).tick_stats(None)
+}
+
+impl MetricsSample {
+    /// The tick statistics of the ticks after `since` (an earlier scrape of the
+    /// same server), or of the server's whole life without it. A counter that went
+    /// down (the server restarted) makes the earlier scrape useless: it is ignored.
+    pub fn tick_stats(&self, since: Option<&MetricsSample>) -> TickStats {
+        let diff = since.and_then(|b| self.minus(b));
+        let Some(d) = &diff else {
+            return self.stats(self.max);
+        };
+        // The max gauge covers the server's life: it is this window's max only if it
+        // grew during it; otherwise the window's max is at most the upper bound of
+        // its highest non-empty bucket.
+        let max = match (self.max, since.and_then(|b| b.max)) {
+            (Some(now), Some(before)) if now > before => Some(now),
+            (Some(now), Some(_)) => d.upper_bound().map(|b| b.min(now)),
+            (m, _) => m,
+        };
+        d.stats(max)
+    }
+
+    fn minus(&self, before: &MetricsSample) -> Option<MetricsSample> {
+        let sub = |a: Option<f64>, b: Option<f64>| match (a, b) {
+            (Some(a), Some(b)) if a >= b => Some(Some(a - b)),
+            (Some(_), Some(_)) => None,
+            (a, _) => Some(a),
+        };
+        let mut buckets = Vec::with_capacity(self.buckets.len());
+        for &(le, c) in &self.buckets {
+            let b = before
+                .buckets
+                .iter()
+                .find(|x| x.0 == le)
+                .map_or(0.0, |x| x.1);
+            if c < b {
+                return None;
+            }
+            buckets.push((le, c - b));
         }
-    };
-    // A bucket bound can lie above the longest tick; no quantile exceeds the max.
-    let capped = |q: Option<f64>| match (q, max) {
-        (Some(q), Some(m)) => Some(q.min(m)),
-        (q, _) => q,
-    };
-    TickStats {
-        ticks: total.map(|t| t as u64),
-        p50_s: capped(quantile(0.5)),
-        p99_s: capped(quantile(0.99)),
-        max_s: max,
-        ticks_missed: missed.map(|m| m as u64),
+        Some(MetricsSample {
+            buckets,
+            count: sub(self.count, before.count)?,
+            max: self.max,
+            missed: sub(self.missed, before.missed)?,
+        })
+    }
+
+    /// The bound of the first bucket that holds every tick.
+    fn upper_bound(&self) -> Option<f64> {
+        let total = self.count.filter(|t| *t > 0.0)?;
+        self.buckets.iter().find(|b| b.1 >= total).map(|b| b.0)
+    }
+
+    fn stats(&self, max: Option<f64>) -> TickStats {
+        let quantile = |q: f64| -> Option<f64> {
+            let total = self.count.filter(|t| *t > 0.0)?;
+            let rank = q * total;
+            let (le, _) = self.buckets.iter().find(|(_, cum)| *cum >= rank)?;
+            if le.is_finite() {
+                Some(*le)
+            } else {
+                // Beyond the last bound: the max is the best estimate there is.
+                max.or_else(|| {
+                    self.buckets
+                        .iter()
+                        .rev()
+                        .map(|b| b.0)
+                        .find(|b| b.is_finite())
+                })
+            }
+        };
+        // A bucket bound can lie above the longest tick; no quantile exceeds the max.
+        let capped = |q: Option<f64>| match (q, max) {
+            (Some(q), Some(m)) => Some(q.min(m)),
+            (q, _) => q,
+        };
+        TickStats {
+            ticks: self.count.map(|t| t as u64),
+            p50_s: capped(quantile(0.5)),
+            p99_s: capped(quantile(0.99)),
+            max_s: max,
+            ticks_missed: self.missed.map(|m| m as u64),
+        }
     }
 }
 
-/// Fetches `url` (plain `http://`) and parses its metrics.
-pub async fn scrape(url: &str, limit: Duration) -> Result<TickStats, ScrapeError> {
+/// Fetches `url` (plain `http://`) and parses its tick metrics.
+pub async fn scrape(url: &str, limit: Duration) -> Result<MetricsSample, ScrapeError> {
     let text = timeout(limit, http_get(url))
         .await
         .map_err(|_| ScrapeError::Http(format!("no answer within {limit:?}")))??;
-    Ok(parse_metrics(&text))
+    Ok(parse_sample(&text))
 }
 
 async fn http_get(url: &str) -> Result<String, ScrapeError> {

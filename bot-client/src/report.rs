@@ -112,6 +112,8 @@ pub struct Report {
     pub mispredictions: u64,
     /// Inputs sent (one per server tick).
     pub inputs_sent: u64,
+    /// Overdue inputs skipped because a bot fell behind (an overloaded bot host).
+    pub inputs_skipped: u64,
     /// Undecodable or unexpected messages, server `Error`s, text frames.
     pub errors: u64,
     /// Round-trip time of `Ping`/`Pong`.

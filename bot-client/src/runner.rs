@@ -79,6 +79,8 @@ pub async fn run_with_progress(
     let metrics_url = config.metrics_url()?;
     let seed = config.seed.unwrap_or_else(rand::random);
     let n = u64::from(config.bots);
+    // A baseline, so the report covers this run's ticks only.
+    let baseline = metrics::scrape(&metrics_url, SCRAPE_TIMEOUT).await;
     let stats = Arc::new(SharedStats::new());
     let start = Instant::now();
     let deadline = start + config.duration;
@@ -124,7 +126,13 @@ pub async fn run_with_progress(
     let scrape = metrics::scrape(&metrics_url, SCRAPE_TIMEOUT).await;
     let mut report = build_report(&config, seed, &stats, duration);
     match scrape {
-        Ok(t) => {
+        Ok(end) => {
+            if let Err(e) = &baseline {
+                report.warnings.push(format!(
+                    "no baseline scrape of {metrics_url} ({e}): server stats cover its whole life"
+                ));
+            }
+            let t = end.tick_stats(baseline.as_ref().ok());
             let missing = t.missing();
             if !missing.is_empty() {
                 report.warnings.push(format!(
@@ -206,6 +214,7 @@ fn build_report(config: &BotConfig, seed: u64, stats: &SharedStats, duration: Du
         resyncs_requested: stats.resyncs_requested.load(Relaxed),
         mispredictions: stats.mispredictions.load(Relaxed),
         inputs_sent: stats.inputs_sent.load(Relaxed),
+        inputs_skipped: stats.inputs_skipped.load(Relaxed),
         errors: stats.errors.load(Relaxed),
         rtt_ms: LatencyMs::from_micros(&h.rtt),
         snapshot_interval_ms: LatencyMs::from_micros(&h.snapshot_interval),
@@ -220,6 +229,13 @@ fn build_report(config: &BotConfig, seed: u64, stats: &SharedStats, duration: Du
         report.warnings.push(format!(
             "{} errors (bad or unexpected server messages, server Error replies)",
             report.errors
+        ));
+    }
+    if report.inputs_skipped > 0 {
+        report.warnings.push(format!(
+            "{} inputs skipped: bots fell more than {} ticks behind (host overloaded)",
+            report.inputs_skipped,
+            crate::session::MAX_INPUT_BACKLOG
         ));
     }
     if report.mispredictions > 0 {

@@ -21,6 +21,7 @@ use ticksync_protocol::{
 };
 
 use crate::walk::RandomWalk;
+pub(crate) use outbox::MAX_INPUT_BACKLOG;
 use outbox::{Outbox, Outgoing};
 
 mod outbox;

@@ -54,6 +54,7 @@ pub(crate) struct SharedStats {
     pub mispredictions: AtomicU64,
     pub errors: AtomicU64,
     pub inputs_sent: AtomicU64,
+    pub inputs_skipped: AtomicU64,
     pub bytes_received: AtomicU64,
     pub bytes_sent: AtomicU64,
     pub resyncs_requested: AtomicU64,
@@ -75,6 +76,7 @@ impl SharedStats {
             mispredictions: AtomicU64::new(0),
             errors: AtomicU64::new(0),
             inputs_sent: AtomicU64::new(0),
+            inputs_skipped: AtomicU64::new(0),
             bytes_received: AtomicU64::new(0),
             bytes_sent: AtomicU64::new(0),
             resyncs_requested: AtomicU64::new(0),
@@ -102,6 +104,11 @@ impl SharedStats {
         );
         add(&self.errors, error_count(now), error_count(published));
         add(&self.inputs_sent, now.inputs_sent, published.inputs_sent);
+        add(
+            &self.inputs_skipped,
+            now.inputs_skipped,
+            published.inputs_skipped,
+        );
         add(
             &self.bytes_received,
             now.bytes_received,

@@ -109,7 +109,10 @@ async fn scrape_reads_from_a_local_listener_and_reports_failures() {
         req
     });
     let url = format!("http://{addr}/metrics");
-    let stats = scrape(&url, Duration::from_secs(5)).await.unwrap();
+    let stats = scrape(&url, Duration::from_secs(5))
+        .await
+        .unwrap()
+        .tick_stats(None);
     assert_eq!(stats.ticks_missed, Some(3));
     let req = server.await.unwrap();
     assert!(req.starts_with("GET /metrics HTTP/1.1\r\n"), "{req}");
@@ -117,4 +120,57 @@ async fn scrape_reads_from_a_local_listener_and_reports_failures() {
     // Nothing listens there any more.
     let err = scrape(&url, Duration::from_secs(5)).await.unwrap_err();
     assert!(matches!(err, ScrapeError::Http(_)), "{err:?}");
+}
+
+fn sample(buckets: &[(f64, u64)], max: f64, missed: u64) -> String {
+    let mut t = String::new();
+    for (le, c) in buckets {
+        let le = if le.is_finite() {
+            le.to_string()
+        } else {
+            "+Inf".into()
+        };
+        t += &format!("ticksync_tick_duration_seconds_bucket{{le=\"{le}\"}} {c}\n");
+    }
+    t += &format!(
+        "ticksync_tick_duration_max_seconds {max}\nticksync_ticks_missed_total {missed}\n"
+    );
+    t
+}
+
+#[test]
+fn a_baseline_scrape_limits_the_stats_to_the_run() {
+    let inf = f64::INFINITY;
+    // 1000 idle ticks before the run, all under 0.1 ms, one 9 ms tick long ago.
+    let before = parse_sample(&sample(
+        &[(0.0001, 999), (0.001, 999), (0.01, 1000), (inf, 1000)],
+        0.009,
+        2,
+    ));
+    // During the run: 100 ticks between 0.1 and 1 ms, no new max.
+    let after = parse_sample(&sample(
+        &[(0.0001, 999), (0.001, 1099), (0.01, 1100), (inf, 1100)],
+        0.009,
+        5,
+    ));
+    let lifetime = after.tick_stats(None);
+    assert_eq!(lifetime.p50_s, Some(0.0001));
+    let run = after.tick_stats(Some(&before));
+    assert_eq!(run.ticks, Some(100));
+    assert_eq!((run.p50_s, run.p99_s), (Some(0.001), Some(0.001)));
+    // The 9 ms max predates the run: the run's max is bounded by its buckets.
+    assert_eq!(run.max_s, Some(0.001));
+    assert_eq!(run.ticks_missed, Some(3));
+
+    // A new max during the run is exact.
+    let longer = parse_sample(&sample(
+        &[(0.0001, 999), (0.001, 1099), (0.01, 1101), (inf, 1101)],
+        0.0095,
+        5,
+    ));
+    assert_eq!(longer.tick_stats(Some(&before)).max_s, Some(0.0095));
+
+    // Counters that went down (a restarted server): the baseline is ignored.
+    let restarted = parse_sample(&sample(&[(0.001, 10), (inf, 10)], 0.0005, 0));
+    assert_eq!(restarted.tick_stats(Some(&before)).ticks, Some(10));
 }

@@ -15,7 +15,7 @@ use super::Counters;
 /// After a stall (a slow runtime), at most this many overdue inputs are generated
 /// at once; older ones are skipped, as a real client skips frames after a hitch.
 /// More would only overflow the server's per-player input queue.
-pub(super) const MAX_INPUT_BACKLOG: u64 = 2 * MAX_INPUTS_PER_MSG as u64;
+pub(crate) const MAX_INPUT_BACKLOG: u64 = 2 * MAX_INPUTS_PER_MSG as u64;
 
 /// A message waiting to be encoded.
 #[derive(Debug, Clone, Copy)]
