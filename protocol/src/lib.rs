@@ -13,6 +13,9 @@
 //! No I/O, no clocks, no async runtime: time and bytes are always parameters, so
 //! servers, bots, native and wasm clients all use the same code.
 //!
+//! The wire format is specified in docs/PROTOCOL.md; the golden vectors in
+//! `protocol/tests/vectors/` pin it down byte for byte for ports to other languages.
+//!
 //! ```
 //! use ticksync_protocol::*;
 //!

@@ -223,7 +223,9 @@ impl ErrorCode {
     }
 
     /// The WebSocket close code that follows an `Error` with this code when the
-    /// error ends the connection (docs/PROTOCOL.md, "Error codes").
+    /// error ends the connection (docs/PROTOCOL.md, section 12). Exceptions: a text
+    /// frame closes with [`close::UNSUPPORTED_DATA`], an oversize message with
+    /// [`close::MESSAGE_TOO_BIG`].
     pub fn close_code(self) -> u16 {
         match self {
             ErrorCode::Malformed | ErrorCode::UnexpectedMessage => close::PROTOCOL_ERROR,
@@ -253,7 +255,7 @@ impl ErrorCode {
     }
 }
 
-/// WebSocket close codes the server uses (docs/PROTOCOL.md, "Close codes").
+/// WebSocket close codes the server uses (docs/PROTOCOL.md, section 12).
 pub mod close {
     /// Normal close; a client closing with it leaves at once (no resume grace).
     pub const NORMAL: u16 = 1000;
