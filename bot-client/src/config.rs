@@ -9,6 +9,7 @@ use clap::{Parser, ValueEnum};
 use ticksync_protocol::MAX_NAME_LEN;
 use tokio_tungstenite::tungstenite::http::Uri;
 
+use crate::bot::{Backoff, BotOptions};
 use crate::error::ConfigError;
 
 /// Most bots one run may start.
@@ -204,6 +205,23 @@ impl BotConfig {
     /// The server's address from `--url`.
     pub fn target(&self) -> Result<Target, ConfigError> {
         parse_ws_url(&self.url)
+    }
+
+    /// The options of bot number `i` of a run whose walks use `seed`.
+    pub fn bot_options(&self, i: u64, seed: u64) -> BotOptions {
+        BotOptions {
+            url: self.url.clone(),
+            name: Some(format!("{}-{i}", self.name_prefix)),
+            auth_token: self.auth_token.clone(),
+            seed: seed.wrapping_add(i),
+            input_rate: self.input_rate,
+            ping_interval: self.ping_interval,
+            connect_timeout: self.connect_timeout,
+            reconnect: self.reconnect.then_some(Backoff {
+                min: self.reconnect_min_backoff,
+                max: self.reconnect_max_backoff,
+            }),
+        }
     }
 
     /// The URL to scrape server metrics from.

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tokio::time::{Instant, MissedTickBehavior, interval_at, sleep_until, timeout_at};
 
-use crate::bot::{Backoff, BotHandle, BotOptions, spawn};
+use crate::bot::{BotHandle, spawn};
 use crate::config::BotConfig;
 use crate::connection::Command;
 use crate::error::ConfigError;
@@ -95,7 +95,7 @@ pub async fn run_with_progress(
             _ = sleep_until(spawn_at(started)), if started < n => {
                 let now = Instant::now();
                 while (handles.len() as u64) < n && spawn_at(handles.len() as u64) <= now {
-                    let opts = bot_options(&config, handles.len() as u64, seed);
+                    let opts = config.bot_options(handles.len() as u64, seed);
                     handles.push(spawn(opts, Arc::clone(&stats), None));
                 }
             }
@@ -152,23 +152,6 @@ pub async fn run_with_progress(
     }
     report.judge();
     Ok(report)
-}
-
-/// The options of bot number `i` of a run.
-pub(crate) fn bot_options(config: &BotConfig, i: u64, seed: u64) -> BotOptions {
-    BotOptions {
-        url: config.url.clone(),
-        name: Some(format!("{}-{i}", config.name_prefix)),
-        auth_token: config.auth_token.clone(),
-        seed: seed.wrapping_add(i),
-        input_rate: config.input_rate,
-        ping_interval: config.ping_interval,
-        connect_timeout: config.connect_timeout,
-        reconnect: config.reconnect.then_some(Backoff {
-            min: config.reconnect_min_backoff,
-            max: config.reconnect_max_backoff,
-        }),
-    }
 }
 
 /// Asks every bot to close cleanly and waits for them (bounded by [`STOP_GRACE`]).

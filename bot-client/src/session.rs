@@ -296,7 +296,7 @@ impl Session {
     }
 
     /// Generates the inputs due by `now` (one per server tick) as `Input` messages of
-    /// at most [`MAX_INPUTS_PER_MSG`], and a `Ping` when one is due. Call it at the
+    /// at most [`MAX_INPUTS_PER_MSG`](ticksync_protocol::MAX_INPUTS_PER_MSG), and a `Ping` when one is due. Call it at the
     /// input send rate: everything generated since the last call goes out together.
     pub fn handle_timeout(&mut self, now: Instant) {
         if self.phase != Phase::Playing {

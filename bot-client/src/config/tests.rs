@@ -169,3 +169,23 @@ fn urls() {
     };
     assert_eq!(c.metrics_url().unwrap(), "http://127.0.0.1:9100/m");
 }
+
+#[test]
+fn per_bot_options() {
+    let c = BotConfig {
+        reconnect: true,
+        name_prefix: "load".into(),
+        ..BotConfig::default()
+    };
+    let a = c.bot_options(0, 100);
+    let b = c.bot_options(1, 100);
+    assert_eq!(a.name.as_deref(), Some("load-0"));
+    assert_eq!(b.name.as_deref(), Some("load-1"));
+    assert_ne!(a.seed, b.seed);
+    assert_eq!(c.bot_options(1, 100).seed, b.seed, "reproducible");
+    assert_eq!(
+        a.reconnect.map(|r| (r.min, r.max)),
+        Some((Duration::from_millis(100), Duration::from_secs(5)))
+    );
+    assert!(BotConfig::default().bot_options(0, 1).reconnect.is_none());
+}
