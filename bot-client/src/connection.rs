@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::BytesMut;
 use futures_util::{SinkExt, StreamExt};
 use ticksync_protocol::{ErrorMsg, MAX_SERVER_MSG_LEN, PlayerId, SUBPROTOCOL, close};
 use tokio::net::TcpStream;
@@ -100,6 +100,9 @@ pub(crate) struct Driver {
     rtt: SampleBuf<1>,
     intervals: SampleBuf<INTERVAL_BATCH>,
     buf: Vec<u8>,
+    /// Outgoing payloads: once tungstenite has framed and dropped the previous
+    /// one, `reserve` reclaims the same allocation, so sending allocates nothing.
+    payload: BytesMut,
 }
 
 impl Driver {
@@ -121,6 +124,7 @@ impl Driver {
             rtt: SampleBuf::new(),
             intervals: SampleBuf::new(),
             buf: Vec::with_capacity(64),
+            payload: BytesMut::with_capacity(256),
         }
     }
 
@@ -279,7 +283,9 @@ impl Driver {
     async fn send_pending(&mut self, ws: &mut Ws) -> Result<(), BotError> {
         let mut sent = false;
         while self.session.poll_transmit(&mut self.buf) {
-            ws.feed(Message::Binary(Bytes::copy_from_slice(&self.buf)))
+            self.payload.reserve(self.buf.len());
+            self.payload.extend_from_slice(&self.buf);
+            ws.feed(Message::Binary(self.payload.split().freeze()))
                 .await?;
             sent = true;
         }
