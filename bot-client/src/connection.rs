@@ -174,6 +174,8 @@ impl Driver {
                         Some(Ok(Message::Binary(bytes))) => {
                             if let Err(e) = self.session.handle_bytes(&bytes, now) {
                                 tracing::warn!(error = %e, "undecodable server message");
+                                close_with(&mut ws, close::PROTOCOL_ERROR, "undecodable message").await;
+                                break Ended::Lost(BotError::Protocol(e.to_string()));
                             }
                         }
                         Some(Ok(Message::Close(frame))) => {
@@ -189,6 +191,8 @@ impl Driver {
                         }
                         Some(Ok(Message::Text(_))) => {
                             self.session_error("text frame from the server");
+                            close_with(&mut ws, close::UNSUPPORTED_DATA, "text frame").await;
+                            break Ended::Lost(BotError::Protocol("text frame".into()));
                         }
                         Some(Ok(_)) => {
                             // Ping/pong: tungstenite answers pings on the next flush.
@@ -298,9 +302,14 @@ impl Driver {
 
 /// Sends a close frame with code 1000 and waits briefly for the server's reply.
 async fn close_cleanly(ws: &mut Ws) {
+    close_with(ws, close::NORMAL, "bot done").await;
+}
+
+/// Sends a close frame and waits briefly for the server's reply.
+async fn close_with(ws: &mut Ws, code: u16, reason: &str) {
     let frame = CloseFrame {
-        code: CloseCode::from(close::NORMAL),
-        reason: "bot done".into(),
+        code: CloseCode::from(code),
+        reason: reason.into(),
     };
     if ws.close(Some(frame)).await.is_err() {
         return;

@@ -32,6 +32,10 @@ pub enum BotError {
     /// The server answered `Hello` with an `Error`.
     #[error("server refused the session: {0:?}")]
     Refused(ErrorMsg),
+    /// The server broke the protocol (an undecodable message, a text frame); the
+    /// bot closed the connection with 1002 or 1003.
+    #[error("protocol violation by the server: {0}")]
+    Protocol(String),
     /// The server closed the connection.
     #[error("server closed the connection (code {code}: {reason})")]
     Closed {

@@ -81,6 +81,8 @@ pub struct Counters {
     pub bytes_sent: u64,
     /// Server messages that did not decode.
     pub decode_errors: u64,
+    /// Server messages of a type this version does not know (skipped).
+    pub unknown_messages: u64,
     /// `Error` messages from the server.
     pub server_errors: u64,
     /// Messages that arrived at the wrong time (e.g. a snapshot before `Welcome`).
@@ -191,13 +193,20 @@ impl Session {
         self.quiesced = quiesced;
     }
 
-    /// Handles one binary message from the server.
+    /// Handles one binary message from the server. A message of a type this
+    /// version does not know is skipped (later versions may add some); any other
+    /// decoding error is returned, and the connection should be closed with 1002
+    /// (docs/PROTOCOL.md, "Decoding errors").
     pub fn handle_bytes(&mut self, bytes: &[u8], now: Instant) -> Result<(), DecodeError> {
         self.counters.messages_received += 1;
         self.counters.bytes_received += bytes.len() as u64;
         match codec::decode_server(bytes) {
             Ok(msg) => {
                 self.handle_msg(msg, now);
+                Ok(())
+            }
+            Err(e) if e.is_unknown_message() => {
+                self.counters.unknown_messages += 1;
                 Ok(())
             }
             Err(e) => {

@@ -27,6 +27,15 @@ fn movement() -> MoveConfig {
     MoveConfig::from_units(100.0, 30, 1000.0)
 }
 
+/// Misbehaviour to inject into every connection of the fake server.
+#[derive(Debug, Clone, Default)]
+struct Faults {
+    /// Corrupt the checksum of this snapshot (counted per connection).
+    corrupt_tick: Option<u32>,
+    /// Send these bytes instead of this snapshot.
+    replace_tick: Option<(u32, Vec<u8>)>,
+}
+
 /// What the fake server saw, for the test to check.
 #[derive(Debug, PartialEq)]
 enum Seen {
@@ -57,9 +66,8 @@ struct FakeServer {
 }
 
 impl FakeServer {
-    /// Starts the server; each connection corrupts the checksum of its
-    /// `corrupt_tick`-th snapshot if given.
-    async fn start(corrupt_tick: Option<u32>) -> FakeServer {
+    /// Starts the server; each connection misbehaves as `faults` says.
+    async fn start(faults: Faults) -> FakeServer {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("ws://{}/ws", listener.local_addr().unwrap());
         let world = Arc::new(Mutex::new(FakeWorld::default()));
@@ -67,7 +75,7 @@ impl FakeServer {
         let w = world.clone();
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
-                tokio::spawn(serve(stream, w.clone(), tx.clone(), corrupt_tick));
+                tokio::spawn(serve(stream, w.clone(), tx.clone(), faults.clone()));
             }
         });
         FakeServer { url, world, seen }
@@ -99,7 +107,7 @@ async fn serve(
     stream: TcpStream,
     world: Arc<Mutex<FakeWorld>>,
     seen: mpsc::UnboundedSender<Seen>,
-    corrupt_tick: Option<u32>,
+    faults: Faults,
 ) {
     let Ok(mut ws) = tokio_tungstenite::accept_hdr_async(stream, require_subprotocol).await else {
         return;
@@ -140,7 +148,8 @@ async fn serve(
     let send = |m: &ServerMsg| Message::Binary(codec::encode_server(m).into());
     ws.send(send(&welcome)).await.unwrap();
     let mut ticker = tokio::time::interval(TICK);
-    let (mut tick, mut sent_view, mut full_next) = (0u32, Vec::new(), true);
+    let (mut tick, mut full_next) = (0u32, true);
+    let (mut base_tick, mut sent_view) = (Tick(0), Vec::new());
     loop {
         tokio::select! {
             msg = ws.next() => match msg {
@@ -179,18 +188,24 @@ async fn serve(
                     let w = world.lock().unwrap();
                     (w.view(), w.players.get(&id).map_or(InputSeq(0), |p| p.1))
                 };
-                let mut body = if full_next {
-                    snapshot::full(Tick(tick), &view)
+                let replaced = faults.replace_tick.as_ref().filter(|r| r.0 == tick);
+                let msg = if let Some((_, bytes)) = replaced {
+                    // The client never gets this tick: deltas go on from the last one.
+                    Message::Binary(bytes.clone().into())
                 } else {
-                    snapshot::delta(Tick(tick), Tick(tick - 1), &sent_view, &view)
+                    let mut body = if full_next {
+                        snapshot::full(Tick(tick), &view)
+                    } else {
+                        snapshot::delta(Tick(tick), base_tick, &sent_view, &view)
+                    };
+                    full_next = false;
+                    if faults.corrupt_tick == Some(tick) {
+                        body.checksum.0 ^= 0x55;
+                    }
+                    (base_tick, sent_view) = (Tick(tick), view);
+                    send(&ServerMsg::Snapshot(Snapshot { ack_input: ack, body }))
                 };
-                full_next = false;
-                if corrupt_tick == Some(tick) {
-                    body.checksum.0 ^= 0x55;
-                }
-                sent_view = view;
-                let msg = ServerMsg::Snapshot(Snapshot { ack_input: ack, body });
-                if ws.send(send(&msg)).await.is_err() {
+                if ws.send(msg).await.is_err() {
                     return;
                 }
             }
@@ -208,7 +223,7 @@ fn opts(url: &str) -> BotOptions {
 
 #[tokio::test]
 async fn plays_predicts_and_closes_with_1000() {
-    let mut server = FakeServer::start(None).await;
+    let mut server = FakeServer::start(Faults::default()).await;
     let other = BotHandle::connect(opts(&server.url)).await.unwrap();
     let bot = BotHandle::connect(opts(&server.url)).await.unwrap();
     assert!(matches!(server.next_seen().await, Seen::Hello(h) if h.resume_token.is_none()));
@@ -256,7 +271,11 @@ async fn plays_predicts_and_closes_with_1000() {
 
 #[tokio::test]
 async fn corrupted_checksum_leads_to_resync_and_recovery() {
-    let mut server = FakeServer::start(Some(5)).await;
+    let mut server = FakeServer::start(Faults {
+        corrupt_tick: Some(5),
+        ..Faults::default()
+    })
+    .await;
     let bot = BotHandle::connect(opts(&server.url)).await.unwrap();
     assert!(matches!(server.next_seen().await, Seen::Hello(_)));
     assert_eq!(server.next_seen().await, Seen::Resync);
@@ -271,7 +290,7 @@ async fn corrupted_checksum_leads_to_resync_and_recovery() {
 
 #[tokio::test]
 async fn dropped_connection_resumes_the_session() {
-    let mut server = FakeServer::start(None).await;
+    let mut server = FakeServer::start(Faults::default()).await;
     let bot = BotHandle::connect(BotOptions {
         reconnect: Some(Backoff {
             min: Duration::from_millis(10),
@@ -305,7 +324,7 @@ async fn dropped_connection_resumes_the_session() {
 
 #[tokio::test]
 async fn run_reports_and_survives_a_failed_metrics_scrape() {
-    let server = FakeServer::start(None).await;
+    let server = FakeServer::start(Faults::default()).await;
     let report = run(BotConfig {
         url: server.url.clone(),
         bots: 3,
@@ -348,4 +367,42 @@ async fn nothing_listening_is_a_connect_failure_and_a_failed_run() {
     .unwrap();
     assert_eq!((report.bots_connected, report.connect_failures), (0, 2));
     assert!(!report.passed);
+}
+
+#[tokio::test]
+async fn unknown_message_types_are_skipped() {
+    let server = FakeServer::start(Faults {
+        // Tag 9 is no v1 message; the next snapshot is a delta against tick 4,
+        // which the bot holds, so nothing else changes.
+        replace_tick: Some((5, vec![0x09, 0x00])),
+        ..Faults::default()
+    })
+    .await;
+    let bot = BotHandle::connect(opts(&server.url)).await.unwrap();
+    let view = bot
+        .wait_until(Duration::from_secs(2), |v| v.tick.is_some_and(|t| t.0 >= 8))
+        .await
+        .unwrap();
+    assert_eq!(view.counters.unknown_messages, 1);
+    assert_eq!((view.counters.desyncs, view.counters.decode_errors), (0, 0));
+    assert!(bot.close().await.last_error.is_none());
+}
+
+#[tokio::test]
+async fn undecodable_message_closes_with_1002() {
+    let mut server = FakeServer::start(Faults {
+        // A snapshot cut short.
+        replace_tick: Some((3, vec![0x01, 0x00, 0x03])),
+        ..Faults::default()
+    })
+    .await;
+    let bot = BotHandle::connect(opts(&server.url)).await.unwrap();
+    assert!(matches!(server.next_seen().await, Seen::Hello(_)));
+    assert_eq!(server.next_seen().await, Seen::Closed(Some(1002)));
+    let outcome = bot.join().await;
+    assert_eq!(outcome.counters.decode_errors, 1);
+    assert!(matches!(
+        outcome.last_error,
+        Some(ticksync_bot::BotError::Protocol(_))
+    ));
 }

@@ -172,9 +172,13 @@ fn corrupted_checksum_is_a_desync() {
 }
 
 #[test]
-fn undecodable_bytes_are_counted_not_fatal() {
+fn unknown_message_types_are_skipped_and_bad_bytes_reported() {
     let t0 = Instant::now();
     let (mut s, _) = playing(t0);
+    // Tag 9: a message type of some later version.
+    s.handle_bytes(&[0x09, 0x01, 0x02], t0).unwrap();
+    assert_eq!(s.counters().unknown_messages, 1);
+    // A truncated snapshot: the shell closes with 1002 on this error.
     assert!(s.handle_bytes(&[0x01, 0x00], t0).is_err());
     assert_eq!(s.counters().decode_errors, 1);
     assert_eq!(s.tick(), Some(Tick(101)));
