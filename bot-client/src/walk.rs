@@ -44,12 +44,6 @@ impl RandomWalk {
         }
         self.dir
     }
-
-    /// A random value for other per-bot decisions (e.g. reconnect jitter), drawn
-    /// from the same seeded generator.
-    pub fn rng(&mut self) -> &mut SmallRng {
-        &mut self.rng
-    }
 }
 
 #[cfg(test)]
