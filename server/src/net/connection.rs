@@ -134,6 +134,8 @@ fn read_error(e: WsError) -> Ending {
 /// What one received WebSocket message means for the session.
 enum Received {
     Msg(ClientMsg),
+    /// A `Hello` of another protocol version whose layout this version cannot read.
+    ForeignHello(u16),
     Ignore,
     End(Ending),
 }
@@ -149,7 +151,10 @@ fn classify(msg: Result<Message, WsError>, shared: &Shared) -> Received {
             shared.metrics.bytes_received.inc_by(b.len() as u64);
             match codec::decode_client(&b) {
                 Ok(m) => Received::Msg(m),
-                Err(e) => Received::End(protocol_error(&e)),
+                Err(e) => match codec::hello_version(&b) {
+                    Some(v) if v != PROTOCOL_VERSION => Received::ForeignHello(v),
+                    _ => Received::End(protocol_error(&e)),
+                },
             }
         }
         Message::Text(_) => Received::End(
@@ -222,9 +227,9 @@ pub async fn run<S>(
     tracing::Span::current().record("player", player.0);
     info!(resumed = hello.resume_token.is_some(), "player joined");
 
-    let (sink, stream) = ws.split();
+    let (sink, mut stream) = ws.split();
     let writer = tokio::spawn(write_loop(sink, out_rx, closer.clone(), shared.clone()));
-    let end = read_loop(stream, &shared, conn, player, &out, &closer).await;
+    let end = read_loop(&mut stream, &shared, conn, player, &out, &closer).await;
     if let Some(error) = &end.error {
         let _ = out.try_send(Bytes::from(codec::encode_server(&ServerMsg::Error(
             error.clone(),
@@ -243,6 +248,16 @@ pub async fn run<S>(
         .await;
     drop(out);
     let _ = timeout(CLOSE_FLUSH_TIMEOUT * 3, writer).await;
+    // Closing handshake: wait briefly for the client's close reply, so the socket
+    // is not torn down (and reset) under data the client has yet to read.
+    let _ = timeout(CLOSE_FLUSH_TIMEOUT, async {
+        while let Some(Ok(msg)) = stream.next().await {
+            if msg.is_close() {
+                break;
+            }
+        }
+    })
+    .await;
     shared.metrics.disconnect(cause.metric);
     info!(
         code = cause.code,
@@ -287,7 +302,8 @@ where
             Received::Ignore => continue,
             Received::End(end) => return Err(end),
             Received::Msg(ClientMsg::Hello(h)) if h.version == PROTOCOL_VERSION => return Ok(h),
-            Received::Msg(ClientMsg::Hello(h)) => {
+            Received::Msg(ClientMsg::Hello(Hello { version, .. }))
+            | Received::ForeignHello(version) => {
                 return Err(Ending::new(
                     close::POLICY_VIOLATION,
                     "protocol version mismatch",
@@ -296,8 +312,7 @@ where
                 .with_error(
                     ErrorCode::VersionMismatch,
                     format!(
-                        "server speaks protocol version {PROTOCOL_VERSION}, client sent version {}",
-                        h.version
+                        "server speaks protocol version {PROTOCOL_VERSION}, client sent version {version}"
                     ),
                 ));
             }
@@ -336,7 +351,7 @@ fn close_frame(cause: CloseCause) -> CloseFrame {
 }
 
 async fn read_loop<S>(
-    mut stream: SplitStream<WebSocketStream<S>>,
+    stream: &mut SplitStream<WebSocketStream<S>>,
     shared: &Shared,
     conn: ConnId,
     player: PlayerId,
@@ -374,6 +389,7 @@ where
             Received::Msg(m) => m,
             Received::Ignore => continue,
             Received::End(end) => return end,
+            Received::ForeignHello(_) => return unexpected("Hello was already received"),
         };
         match msg {
             ClientMsg::Input(input) => {

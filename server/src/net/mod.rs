@@ -53,7 +53,7 @@ pub async fn accept_loop(
     }
 }
 
-/// Removes a connection from the registry and the gauge, however its task ends.
+/// Removes a connection from the registry, however its task ends.
 struct Registered<'a> {
     shared: &'a Shared,
     id: ConnId,
@@ -62,7 +62,23 @@ struct Registered<'a> {
 impl Drop for Registered<'_> {
     fn drop(&mut self) {
         self.shared.connections.remove(&self.id);
-        self.shared.metrics.connections.dec();
+    }
+}
+
+/// Counts an upgraded WebSocket connection in `ticksync_connections` while alive
+/// (plain HTTP requests such as scrapes are not counted).
+struct Counted<'a>(&'a Shared);
+
+impl<'a> Counted<'a> {
+    fn new(shared: &'a Shared) -> Counted<'a> {
+        shared.metrics.connections.inc();
+        Counted(shared)
+    }
+}
+
+impl Drop for Counted<'_> {
+    fn drop(&mut self) {
+        self.0.metrics.connections.dec();
     }
 }
 
@@ -82,7 +98,6 @@ async fn serve_connection(
             closer: closer.clone(),
         },
     );
-    shared.metrics.connections.inc();
     let _registered = Registered {
         shared: &shared,
         id,
@@ -170,6 +185,7 @@ async fn serve_connection(
                 return;
             }
             let ws = upgraded(stream, leftover, &shared).await;
+            let _counted = Counted::new(&shared);
             connection::run(ws, shared.clone(), id, closer, deadline).await;
         }
         _ => {
