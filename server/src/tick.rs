@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use rustc_hash::FxHashMap;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
@@ -23,7 +23,8 @@ use ticksync_protocol::{
 
 use crate::metrics::{DisconnectReason, InputRejection};
 use crate::shared::{CloseCause, Closer, ConnId, Shared};
-use crate::sim::{JoinError, SimConfig, SnapshotPlanner, World};
+use crate::sim::interest::carve;
+use crate::sim::{Grid, HeldView, JoinError, SimConfig, SnapshotPlanner, ViewEncoder, World};
 
 /// Ticks of view history kept for delta baselines (one second at 30 Hz).
 const HISTORY_TICKS: usize = 32;
@@ -90,8 +91,9 @@ struct Client {
     conn: ConnId,
     out: mpsc::Sender<Bytes>,
     closer: Closer,
-    /// The tick of the last snapshot enqueued: the client's baseline.
-    baseline: Option<Tick>,
+    /// What the last snapshot enqueued left the client holding: its baseline
+    /// (with a view radius, the entity set too; without, only the tick).
+    held: HeldView,
     needs_full: bool,
     stalled_ticks: u32,
 }
@@ -102,6 +104,13 @@ pub struct TickLoop {
     commands: mpsc::Receiver<Command>,
     world: World,
     planner: SnapshotPlanner,
+    /// The interest grid, with a view radius (otherwise everyone sees everyone).
+    grid: Option<Grid>,
+    encoder: ViewEncoder,
+    /// Frames are carved out of shared chunks (see [`carve`]).
+    arena: BytesMut,
+    /// Reused buffer for a frame's bytes before carving.
+    frame_buf: Vec<u8>,
     clients: FxHashMap<PlayerId, Client>,
     stall_ticks: u32,
 }
@@ -118,11 +127,19 @@ impl TickLoop {
             resume_grace_ticks: c.ticks(c.resume_grace),
         });
         let stall_ticks = c.ticks(c.stall_timeout);
+        let grid = match c.view_radius_fixed() {
+            0 => None,
+            r => Some(Grid::new(r, world.config().movement.world_max)),
+        };
         TickLoop {
             shared,
             commands,
             world,
             planner: SnapshotPlanner::new(HISTORY_TICKS),
+            grid,
+            encoder: ViewEncoder::new(),
+            arena: BytesMut::new(),
+            frame_buf: Vec::new(),
             clients: FxHashMap::default(),
             stall_ticks,
         }
@@ -308,7 +325,7 @@ impl TickLoop {
                 conn,
                 out,
                 closer,
-                baseline: None,
+                held: HeldView::default(),
                 needs_full: true,
                 stalled_ticks: 0,
             },
@@ -318,9 +335,13 @@ impl TickLoop {
 
     fn send_snapshots(&mut self) {
         let tick = self.world.tick();
-        self.planner.record(tick, self.world.view());
+        match &mut self.grid {
+            Some(grid) => grid.rebuild(self.world.view()),
+            None => self.planner.record(tick, self.world.view()),
+        }
         let m = &self.shared.metrics;
         let before = self.planner.bodies_encoded();
+        let mut view_bodies = 0;
         for (id, client) in &mut self.clients {
             if client.out.capacity() == 0 {
                 // Full queue: skip this tick; the next snapshot is a delta against
@@ -336,30 +357,57 @@ impl TickLoop {
                 }
                 continue;
             }
-            let baseline = if client.needs_full {
-                None
-            } else {
-                client.baseline
+            let player = self.world.player(*id);
+            let ack = player.map(|p| p.last_applied).unwrap_or_default();
+            let (frame, full) = match &self.grid {
+                Some(grid) => {
+                    // Per-client view: encoded for this client alone, but from
+                    // buffers reused across clients and ticks.
+                    let center = player.map(|p| p.pos).unwrap_or_default();
+                    let frame = self.encoder.encode(
+                        grid,
+                        tick,
+                        center,
+                        &client.held,
+                        client.needs_full,
+                        ack,
+                        &mut self.arena,
+                    );
+                    view_bodies += 1;
+                    (frame, self.encoder.last_was_full())
+                }
+                None => {
+                    let baseline = if client.needs_full {
+                        None
+                    } else {
+                        client.held.tick
+                    };
+                    let body = self.planner.body(baseline);
+                    self.frame_buf.clear();
+                    codec::encode_snapshot_header(ack, &mut self.frame_buf);
+                    self.frame_buf.extend_from_slice(&body.bytes);
+                    (
+                        carve(&mut self.arena, &self.frame_buf),
+                        body.baseline.is_none(),
+                    )
+                }
             };
-            let body = self.planner.body(baseline);
-            let ack = self
-                .world
-                .player(*id)
-                .map(|p| p.last_applied)
-                .unwrap_or_default();
-            let frame = SnapshotPlanner::frame(ack, &body.bytes);
             if client.out.try_send(frame).is_ok() {
-                client.baseline = Some(tick);
+                if self.grid.is_some() {
+                    self.encoder.commit(tick, &mut client.held);
+                } else {
+                    client.held.tick = Some(tick);
+                }
                 client.needs_full = false;
                 client.stalled_ticks = 0;
                 m.snapshots_sent.inc();
-                if body.baseline.is_none() {
+                if full {
                     m.snapshots_full.inc();
                 }
             }
         }
         m.snapshot_bodies_encoded
-            .inc_by(self.planner.bodies_encoded() - before);
+            .inc_by(self.planner.bodies_encoded() - before + view_bodies);
     }
 }
 

@@ -1,0 +1,88 @@
+//! Interest management end to end: a live server with `--view-radius` and raw
+//! clients whose worlds must hold exactly the players within the radius, with the
+//! checksum verified on every snapshot.
+
+mod support;
+
+use ticksync_protocol::{ClientWorld, EntityState, FixedPos, MoveDir};
+use ticksync_server::Config;
+
+use support::Client;
+
+fn within(a: FixedPos, b: FixedPos, r: u32) -> bool {
+    let d = (a.0 - b.0).as_i64vec2();
+    d.x * d.x + d.y * d.y <= i64::from(r).pow(2)
+}
+
+fn visible(all: &[EntityState], me: FixedPos, r: u32) -> Vec<EntityState> {
+    all.iter()
+        .filter(|e| within(e.pos, me, r))
+        .copied()
+        .collect()
+}
+
+#[tokio::test]
+async fn clients_hold_only_the_players_within_the_view_radius() {
+    let config = Config {
+        world_size: 300.0,
+        view_radius: 60.0,
+        ..Config::for_tests()
+    };
+    let radius = config.view_radius_fixed();
+    let server = support::start(config).await;
+    let addr = server.local_addr();
+    let mut clients = Vec::new();
+    for _ in 0..10 {
+        let (c, w) = Client::join(addr).await;
+        clients.push((c, w.player_id, ClientWorld::new()));
+    }
+    let center = FixedPos::new(150 * 16, 150 * 16);
+    let (mut entered, mut left) = (0, 0);
+    for round in 1..=60u32 {
+        for (c, id, world) in &mut clients {
+            let s = c.snapshot().await;
+            let applied = world
+                .apply(&s.body)
+                .expect("every snapshot applies and its checksum verifies");
+            entered += usize::from(!applied.full) * applied.spawned;
+            left += applied.removed;
+            let me = world.get(*id).expect("the own player is always in view");
+            for (other, pos) in world.iter() {
+                assert!(
+                    within(pos, me, radius),
+                    "{other:?} at {pos:?} is out of view"
+                );
+            }
+            // Walk to the centre for a second, then away from it, so players
+            // cross each other's views.
+            let to_center = (center.0 - me.0).as_vec2().normalize_or_zero() * 127.0;
+            let dir = if round <= 30 { to_center } else { -to_center };
+            c.send_input(round, &[MoveDir::new(dir.x as i8, dir.y as i8)])
+                .await;
+        }
+    }
+    assert!(
+        entered > 0 && left > 0,
+        "views changed ({entered} in, {left} out)"
+    );
+
+    // Once everyone stands still, each view is exactly the server's players
+    // within the radius.
+    for (c, _, _) in &mut clients {
+        c.send_input(61, &[MoveDir::new(0, 0)]).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let (at, all) = server.world().await.expect("world");
+    for (c, id, world) in &mut clients {
+        loop {
+            let s = c.snapshot().await;
+            world.apply(&s.body).expect("applies");
+            if s.body.tick >= at {
+                break;
+            }
+        }
+        let me = world.get(*id).expect("own player");
+        assert_eq!(world.to_sorted_vec(), visible(&all, me, radius));
+    }
+    server.shutdown().await;
+}
