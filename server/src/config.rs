@@ -2,11 +2,15 @@
 //! `TICKSYNC_*` environment variable, validated before anything starts.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
 use ticksync_protocol::movement::{MAX_SPEED_PER_TICK, MAX_WORLD_FIXED};
 use ticksync_protocol::{FIXED_SCALE, MoveConfig};
+
+use crate::auth::AuthSecret;
+use crate::net::limits::RateConfig;
 
 /// Ticksync: an authoritative fixed-tick game state-sync server.
 #[derive(Debug, Clone, Parser)]
@@ -40,6 +44,41 @@ pub struct Config {
     /// Most open TCP connections; more are refused with HTTP 503 before the upgrade.
     #[arg(long, env = "TICKSYNC_MAX_CONNECTIONS", default_value_t = 10_000)]
     pub max_connections: usize,
+
+    /// Most open TCP connections from one IP address; more get HTTP 429 before
+    /// the upgrade. Players behind one NAT share an address: keep it generous.
+    #[arg(long, env = "TICKSYNC_MAX_CONNECTIONS_PER_IP", default_value_t = 64)]
+    pub max_connections_per_ip: usize,
+
+    /// Messages per second a connection may send (token bucket refill); beyond
+    /// it messages are dropped and counted.
+    #[arg(long, env = "TICKSYNC_INPUT_RATE_LIMIT", default_value_t = 60.0)]
+    pub input_rate_limit: f64,
+
+    /// Messages a connection may send back to back (token bucket size).
+    #[arg(long, env = "TICKSYNC_INPUT_BURST", default_value_t = 60)]
+    pub input_burst: u32,
+
+    /// Dropped messages within one --flood-window that close the connection (1008).
+    #[arg(long, env = "TICKSYNC_FLOOD_DROPS", default_value_t = 100)]
+    pub flood_drops: u32,
+
+    /// The window in which --flood-drops dropped messages mean a flood.
+    #[arg(long, env = "TICKSYNC_FLOOD_WINDOW", default_value = "2s", value_parser = humantime::parse_duration)]
+    pub flood_window: Duration,
+
+    /// Secret (at least 16 bytes) that signs join tokens; with it every Hello must
+    /// carry a valid token. Without it the server is open to anyone.
+    #[arg(long, env = "TICKSYNC_AUTH_SECRET", hide_env_values = true)]
+    pub auth_secret: Option<AuthSecret>,
+
+    /// PEM certificate chain: serve wss:// and https:// (needs --tls-key).
+    #[arg(long, env = "TICKSYNC_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "TICKSYNC_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 
     /// Time a new connection has to finish the HTTP upgrade and send Hello.
     #[arg(long, env = "TICKSYNC_HANDSHAKE_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
@@ -133,6 +172,9 @@ impl Config {
         for (name, v) in [
             ("--max-players", self.max_players),
             ("--max-connections", self.max_connections),
+            ("--max-connections-per-ip", self.max_connections_per_ip),
+            ("--input-burst", self.input_burst as usize),
+            ("--flood-drops", self.flood_drops as usize),
             ("--outbound-queue", self.outbound_queue),
             ("--input-queue", self.input_queue),
         ] {
@@ -152,10 +194,20 @@ impl Config {
             ("--ping-interval", self.ping_interval),
             ("--stall-timeout", self.stall_timeout),
             ("--drain-timeout", self.drain_timeout),
+            ("--flood-window", self.flood_window),
         ] {
             if d.is_zero() {
                 return Err(format!("{name} must be greater than zero"));
             }
+        }
+        if !(self.input_rate_limit.is_finite() && self.input_rate_limit > 0.0) {
+            return Err(format!(
+                "--input-rate-limit must be > 0, got {}",
+                self.input_rate_limit
+            ));
+        }
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            return Err("--tls-cert and --tls-key go together".into());
         }
         if self.ping_interval >= self.idle_timeout {
             return Err("--ping-interval must be shorter than --idle-timeout".into());
@@ -176,6 +228,16 @@ impl Config {
     /// A duration expressed in whole ticks (at least 1).
     pub fn ticks(&self, d: Duration) -> u32 {
         ((d.as_secs_f64() * f64::from(self.tick_rate)).ceil() as u32).max(1)
+    }
+
+    /// The per-connection message rate limit.
+    pub fn rate_limit(&self) -> RateConfig {
+        RateConfig {
+            rate: self.input_rate_limit,
+            burst: self.input_burst,
+            max_drops: self.flood_drops,
+            window: self.flood_window,
+        }
     }
 
     /// The view radius in grid steps (0: unlimited).
@@ -206,5 +268,14 @@ mod tests {
         let c = Config::parse_from(["x", "--ping-interval", "20s"]);
         assert!(c.validate().unwrap_err().contains("--ping-interval"));
         assert!(Config::try_parse_from(["x", "--idle-timeout", "soon"]).is_err());
+        assert!(Config::try_parse_from(["x", "--auth-secret", "short"]).is_err());
+        assert!(Config::try_parse_from(["x", "--tls-cert", "c.pem"]).is_err());
+        let c = Config::parse_from(["x", "--input-rate-limit", "0"]);
+        assert!(c.validate().unwrap_err().contains("--input-rate-limit"));
+        let c = Config::parse_from(["x", "--auth-secret", "a-secret-of-16-bytes"]);
+        assert!(
+            !format!("{c:?}").contains("a-secret"),
+            "secrets are not logged"
+        );
     }
 }

@@ -15,6 +15,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod auth;
 pub mod config;
 pub mod metrics;
 pub mod net;
@@ -56,6 +57,9 @@ pub enum StartError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// The TLS certificate or key could not be loaded.
+    #[error("TLS: {0}")]
+    Tls(#[from] net::tls::TlsError),
     /// The tick thread could not be spawned.
     #[error("cannot start the tick thread: {0}")]
     Thread(std::io::Error),
@@ -76,6 +80,10 @@ impl Server {
     /// accept loop. Must be called inside a tokio runtime.
     pub async fn start(config: Config) -> Result<Server, StartError> {
         config.validate().map_err(StartError::Config)?;
+        let tls = match (&config.tls_cert, &config.tls_key) {
+            (Some(cert), Some(key)) => Some(net::tls::acceptor(cert, key)?),
+            _ => None,
+        };
         let listener = TcpListener::bind(config.bind)
             .await
             .map_err(|source| StartError::Bind {
@@ -93,7 +101,7 @@ impl Server {
         let tick = tick::spawn(shared.clone(), rx, move || stop.load(Ordering::Acquire))
             .map_err(StartError::Thread)?;
         let (stop_accept, stop_rx) = watch::channel(false);
-        let accept = tokio::spawn(net::accept_loop(listener, shared.clone(), stop_rx));
+        let accept = tokio::spawn(net::accept_loop(listener, shared.clone(), stop_rx, tls));
         Ok(Server {
             addr,
             shared,
@@ -136,8 +144,9 @@ impl Server {
     /// tick thread stops. Returns after at most about `--drain-timeout`.
     pub async fn shutdown(mut self) {
         info!("shutting down");
+        // The accept loop keeps running while draining, so load balancers see
+        // `/healthz` answer 503 and new clients get a 503 instead of a reset.
         self.shared.draining.store(true, Ordering::Release);
-        let _ = self.stop_accept.send(true);
         let cause = CloseCause {
             code: close::GOING_AWAY,
             reason: "server shutting down",
@@ -150,6 +159,7 @@ impl Server {
         while !self.shared.connections.is_empty() && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
+        let _ = self.stop_accept.send(true);
         self.stop_tick.store(true, Ordering::Release);
         if let Some(t) = self.tick.take() {
             let _ = tokio::task::spawn_blocking(move || t.join()).await;

@@ -1,17 +1,62 @@
 //! The `ticksync-server` binary: parses the config, sets up logging, runs the
-//! server until Ctrl-C or SIGTERM, then drains gracefully.
+//! server until Ctrl-C or SIGTERM, then drains gracefully. `mint-token` prints a
+//! join token instead (docs/OPERATIONS.md, "Join tokens").
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
+use std::time::Duration;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use tracing::{error, info};
 use tracing_subscriber::EnvFilter;
 
+use ticksync_server::auth::{self, AuthSecret};
 use ticksync_server::{Config, Server};
 
+/// Ticksync: an authoritative fixed-tick game state-sync server. Without a
+/// subcommand it runs the server.
+#[derive(Debug, Parser)]
+#[command(name = "ticksync-server", version, about)]
+struct Cli {
+    #[command(flatten)]
+    config: Config,
+    #[command(subcommand)]
+    command: Option<Cmd>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Print a signed join token for a player (for tests and tools; production
+    /// tokens come from the deployment's own auth service with the same secret).
+    MintToken {
+        /// The server's --auth-secret.
+        #[arg(long, env = "TICKSYNC_AUTH_SECRET", hide_env_values = true)]
+        secret: AuthSecret,
+        /// The player's identity, 1 to 32 bytes.
+        #[arg(long)]
+        name: String,
+        /// How long the token is valid.
+        #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+        ttl: Duration,
+    },
+}
+
 fn main() -> ExitCode {
-    let config = Config::parse();
+    let cli = Cli::parse();
+    if let Some(Cmd::MintToken { secret, name, ttl }) = cli.command {
+        let expires = auth::unix_now().saturating_add(ttl.as_secs());
+        return match auth::mint(&secret, &name, expires) {
+            Ok(token) => {
+                println!("{token}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(2)
+            }
+        };
+    }
+    let config = cli.config;
     init_tracing(config.log_json);
     if let Err(e) = config.validate() {
         eprintln!("error: {e}");

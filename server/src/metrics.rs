@@ -60,6 +60,23 @@ pub enum DisconnectReason {
     shutdown,
 }
 
+/// Why a connection was refused before the WebSocket upgrade.
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum Refusal {
+    /// `--max-connections` reached (HTTP 503).
+    server_full,
+    /// `--max-connections-per-ip` reached for the client's address (HTTP 429).
+    per_ip_limit,
+    /// The server is draining for shutdown (HTTP 503).
+    draining,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RefusalLabel {
+    reason: Refusal,
+}
+
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct InputLabel {
     reason: InputRejection,
@@ -108,8 +125,9 @@ pub struct Metrics {
     pub snapshots_full: Counter,
     /// Distinct snapshot bodies encoded (shared by clients with the same baseline and view).
     pub snapshot_bodies_encoded: Counter,
-    /// HTTP requests refused before the upgrade (503 / 429).
-    pub connections_refused: Counter,
+    connections_refused: Family<RefusalLabel, Counter>,
+    /// Messages (of any kind) dropped by a connection's rate limit.
+    pub messages_rate_limited: Counter,
     /// Sessions resumed with a resume token.
     pub sessions_resumed: Counter,
 }
@@ -148,7 +166,8 @@ impl Metrics {
             snapshots_sent: Counter::default(),
             snapshots_full: Counter::default(),
             snapshot_bodies_encoded: Counter::default(),
-            connections_refused: Counter::default(),
+            connections_refused: Family::default(),
+            messages_rate_limited: Counter::default(),
             sessions_resumed: Counter::default(),
         };
         m.register()
@@ -244,8 +263,13 @@ impl Metrics {
         );
         r.register(
             "ticksync_connections_refused",
-            "Connections refused before the WebSocket upgrade",
+            "Connections refused before the WebSocket upgrade, by reason",
             self.connections_refused.clone(),
+        );
+        r.register(
+            "ticksync_messages_rate_limited",
+            "Client messages dropped by the per-connection rate limit",
+            self.messages_rate_limited.clone(),
         );
         r.register(
             "ticksync_sessions_resumed",
@@ -268,6 +292,20 @@ impl Metrics {
     pub fn inputs_rejected(&self, reason: InputRejection) -> u64 {
         self.inputs_rejected
             .get_or_create(&InputLabel { reason })
+            .get()
+    }
+
+    /// Counts a connection refused before the upgrade.
+    pub fn connection_refused(&self, reason: Refusal) {
+        self.connections_refused
+            .get_or_create(&RefusalLabel { reason })
+            .inc();
+    }
+
+    /// The number of connections refused for `reason` so far.
+    pub fn connections_refused(&self, reason: Refusal) -> u64 {
+        self.connections_refused
+            .get_or_create(&RefusalLabel { reason })
             .get()
     }
 
@@ -314,6 +352,7 @@ mod tests {
         m.ticks.inc();
         m.input_rejected(InputRejection::stale, 2);
         m.disconnect(DisconnectReason::idle_timeout);
+        m.connection_refused(Refusal::per_ip_limit);
         m.observe_tick(0.002, 0.0);
         let text = m.encode();
         for name in [
@@ -328,6 +367,8 @@ mod tests {
             "ticksync_inputs_rejected_total{reason=\"stale\"} 2",
             "ticksync_disconnects_total{reason=\"idle_timeout\"} 1",
             "ticksync_snapshots_skipped_total 0",
+            "ticksync_connections_refused_total{reason=\"per_ip_limit\"} 1",
+            "ticksync_messages_rate_limited_total 0",
         ] {
             assert!(text.contains(name), "missing {name} in:\n{text}");
         }

@@ -22,6 +22,9 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tracing::{debug, info};
 
+use super::limits::{RateLimiter, Verdict};
+use crate::auth;
+
 use ticksync_protocol::messages::close;
 use ticksync_protocol::{
     ClientMsg, ErrorCode, ErrorMsg, Hello, PROTOCOL_VERSION, PlayerId, ResumeToken, ServerMsg,
@@ -93,6 +96,42 @@ fn unexpected(what: &str) -> Ending {
         DisconnectReason::protocol_error,
     )
     .with_error(ErrorCode::UnexpectedMessage, what.to_string())
+}
+
+fn rate_limited() -> Ending {
+    Ending::new(
+        close::POLICY_VIOLATION,
+        "rate limit exceeded",
+        DisconnectReason::rate_limited,
+    )
+    .with_error(ErrorCode::RateLimited, "too many messages")
+}
+
+/// Applies the rate limit to a received message that would be handled: `None`
+/// to handle it, `Some(None)` to drop it (counted), `Some(Some(end))` for a flood.
+fn throttle(
+    received: &Received,
+    limiter: &mut RateLimiter,
+    shared: &Shared,
+) -> Option<Option<Ending>> {
+    if !matches!(received, Received::Msg(_) | Received::Ignore) {
+        return None;
+    }
+    let verdict = limiter.check(std::time::Instant::now());
+    if verdict == Verdict::Allow {
+        return None;
+    }
+    shared.metrics.messages_rate_limited.inc();
+    if let Received::Msg(ClientMsg::Input(input)) = received {
+        shared
+            .metrics
+            .input_rejected(InputRejection::rate_limited, input.dirs.len() as u64);
+    }
+    if verdict == Verdict::Abuse {
+        info!("closing a flooding connection");
+        return Some(Some(rate_limited()));
+    }
+    Some(None)
 }
 
 /// Maps a read error to an ending.
@@ -185,16 +224,36 @@ pub async fn run<S>(
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let hello = match await_hello(&mut ws, &shared, &closer, handshake_deadline).await {
+    let mut limiter = RateLimiter::new(shared.config.rate_limit(), std::time::Instant::now());
+    let hello = match await_hello(&mut ws, &shared, &closer, handshake_deadline, &mut limiter).await
+    {
         Ok(h) => h,
         Err(end) => return close_direct(ws, &shared, end).await,
+    };
+    let name = match auth::admit(
+        shared.config.auth_secret.as_ref(),
+        hello.name,
+        hello.auth_token.as_deref(),
+        auth::unix_now(),
+    ) {
+        Ok(name) => name,
+        Err(e) => {
+            info!(error = %e, "join refused");
+            let end = Ending::new(
+                close::POLICY_VIOLATION,
+                "authentication failed",
+                DisconnectReason::auth_failed,
+            )
+            .with_error(ErrorCode::AuthFailed, e.to_string());
+            return close_direct(ws, &shared, end).await;
+        }
     };
     let capacity = shared.config.outbound_queue + 2;
     let (out, out_rx) = mpsc::channel::<Bytes>(capacity);
     let (reply_tx, reply_rx) = oneshot::channel();
     let join = Command::Join {
         conn,
-        name: hello.name,
+        name,
         resume: hello.resume_token,
         token: ResumeToken(rand::random()),
         out: out.clone(),
@@ -229,7 +288,7 @@ pub async fn run<S>(
 
     let (sink, mut stream) = ws.split();
     let writer = tokio::spawn(write_loop(sink, out_rx, closer.clone(), shared.clone()));
-    let end = read_loop(&mut stream, &shared, conn, player, &out, &closer).await;
+    let end = read_loop(&mut stream, &shared, (conn, player), &out, &closer, limiter).await;
     if let Some(error) = &end.error {
         let _ = out.try_send(Bytes::from(codec::encode_server(&ServerMsg::Error(
             error.clone(),
@@ -272,6 +331,7 @@ async fn await_hello<S>(
     shared: &Shared,
     closer: &Closer,
     deadline: Instant,
+    limiter: &mut RateLimiter,
 ) -> Result<Hello, Ending>
 where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -298,7 +358,13 @@ where
             }
             Ok(Some(m)) => m,
         };
-        match classify(msg, shared) {
+        let received = classify(msg, shared);
+        match throttle(&received, limiter, shared) {
+            None => {}
+            Some(None) => continue,
+            Some(Some(end)) => return Err(end),
+        }
+        match received {
             Received::Ignore => continue,
             Received::End(end) => return Err(end),
             Received::Msg(ClientMsg::Hello(h)) if h.version == PROTOCOL_VERSION => return Ok(h),
@@ -353,10 +419,10 @@ fn close_frame(cause: CloseCause) -> CloseFrame {
 async fn read_loop<S>(
     stream: &mut SplitStream<WebSocketStream<S>>,
     shared: &Shared,
-    conn: ConnId,
-    player: PlayerId,
+    (conn, player): (ConnId, PlayerId),
     out: &mpsc::Sender<Bytes>,
     closer: &Closer,
+    mut limiter: RateLimiter,
 ) -> Ending
 where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -385,7 +451,13 @@ where
             }
             Ok(Some(m)) => m,
         };
-        let msg = match classify(msg, shared) {
+        let received = classify(msg, shared);
+        match throttle(&received, &mut limiter, shared) {
+            None => {}
+            Some(None) => continue,
+            Some(Some(end)) => return end,
+        }
+        let msg = match received {
             Received::Msg(m) => m,
             Received::Ignore => continue,
             Received::End(end) => return end,

@@ -1,8 +1,11 @@
-//! The network shell: the accept loop and per-connection routing of HTTP requests
-//! to `/healthz`, `/metrics` and the WebSocket endpoint `/ws`.
+//! The network shell: the accept loop (connection limits, optional TLS) and
+//! per-connection routing of HTTP requests to `/healthz`, `/metrics` and the
+//! WebSocket endpoint `/ws`.
 
 pub mod connection;
 pub mod http;
+pub mod limits;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -13,22 +16,30 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::time::{Instant, timeout_at};
+use tokio_rustls::TlsAcceptor;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tracing::{Instrument, debug, info_span, warn};
 
 use ticksync_protocol::{SUBPROTOCOL, WS_PATH};
 
-use crate::metrics::DisconnectReason;
+use crate::metrics::{DisconnectReason, Refusal};
 use crate::shared::{Closer, ConnEntry, ConnId, Shared};
 use http::{HeadError, RequestHead};
+use limits::IpCounts;
 
-/// Accepts connections until `shutdown` turns true.
+/// Accepts connections until `shutdown` turns true; with `tls`, every connection
+/// is TLS (`wss://`, `https://`).
 pub async fn accept_loop(
     listener: TcpListener,
     shared: Arc<Shared>,
     mut shutdown: watch::Receiver<bool>,
+    tls: Option<TlsAcceptor>,
 ) {
+    if shared.config.auth_secret.is_none() {
+        warn!("no --auth-secret: the server is open, anyone may join under any name");
+    }
+    let per_ip = Arc::new(IpCounts::default());
     loop {
         let accepted = tokio::select! {
             r = listener.accept() => r,
@@ -47,8 +58,14 @@ pub async fn accept_loop(
         let id = shared.next_conn_id();
         let span = info_span!("conn", id = id.0, %peer, player = tracing::field::Empty);
         let shared = shared.clone();
+        let tls = tls.clone();
+        let (ip_guard, from_ip) = per_ip.acquire(peer.ip());
         tokio::spawn(
-            async move { serve_connection(stream, peer, id, shared).await }.instrument(span),
+            async move {
+                let _ip_guard = ip_guard;
+                serve_connection(stream, peer, id, shared, tls, from_ip).await
+            }
+            .instrument(span),
         );
     }
 }
@@ -82,15 +99,26 @@ impl Drop for Counted<'_> {
     }
 }
 
+/// Registers a connection, checks its limits, runs the TLS handshake if any,
+/// then serves its one HTTP request. The handshake deadline bounds TLS, the
+/// request head and `Hello` together, so a slowloris holds nothing for longer.
 async fn serve_connection(
-    mut stream: TcpStream,
+    stream: TcpStream,
     peer: SocketAddr,
     id: ConnId,
     shared: Arc<Shared>,
+    tls: Option<TlsAcceptor>,
+    from_ip: usize,
 ) {
     let deadline = Instant::now() + shared.config.handshake_timeout;
     let closer = Closer::default();
-    let over_limit = shared.connections.len() >= shared.config.max_connections;
+    let refusal = if shared.connections.len() >= shared.config.max_connections {
+        Some(Refusal::server_full)
+    } else if from_ip > shared.config.max_connections_per_ip {
+        Some(Refusal::per_ip_limit)
+    } else {
+        None
+    };
     shared.connections.insert(
         id,
         ConnEntry {
@@ -102,6 +130,36 @@ async fn serve_connection(
         shared: &shared,
         id,
     };
+    let Some(acceptor) = tls else {
+        return serve_http(stream, &shared, id, closer, deadline, refusal).await;
+    };
+    let accepted = tokio::select! {
+        r = timeout_at(deadline, acceptor.accept(stream)) => r,
+        _ = closer.closed() => return,
+    };
+    match accepted {
+        Ok(Ok(stream)) => serve_http(stream, &shared, id, closer, deadline, refusal).await,
+        Ok(Err(e)) => debug!(error = %e, "TLS handshake failed"),
+        Err(_) => {
+            shared
+                .metrics
+                .disconnect(DisconnectReason::handshake_timeout);
+            debug!("no TLS handshake before the handshake timeout");
+        }
+    }
+}
+
+/// Reads one request head and answers it, or upgrades `/ws` and runs the session.
+async fn serve_http<S>(
+    mut stream: S,
+    shared: &Arc<Shared>,
+    id: ConnId,
+    closer: Closer,
+    deadline: Instant,
+    refusal: Option<Refusal>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let head = tokio::select! {
         r = timeout_at(deadline, http::read_head(&mut stream)) => r,
         _ = closer.closed() => return,
@@ -147,7 +205,7 @@ async fn serve_connection(
     }
     match head.path.as_str() {
         "/healthz" => {
-            let _ = healthz(&mut stream, &shared).await;
+            let _ = healthz(&mut stream, shared).await;
         }
         "/metrics" => {
             let body = shared.metrics.encode();
@@ -161,13 +219,23 @@ async fn serve_connection(
             .await;
         }
         WS_PATH => {
-            if shared.is_draining() || over_limit {
-                shared.metrics.connections_refused.inc();
+            let refusal = if shared.is_draining() {
+                Some(Refusal::draining)
+            } else {
+                refusal
+            };
+            if let Some(reason) = refusal {
+                shared.metrics.connection_refused(reason);
+                debug!(?reason, "connection refused before the upgrade");
+                let (status, body): (u16, &[u8]) = match reason {
+                    Refusal::per_ip_limit => (429, b"too many connections from your address\n"),
+                    _ => (503, b"server unavailable, try again later\n"),
+                };
                 let _ = http::respond(
                     &mut stream,
-                    503,
+                    status,
                     "text/plain",
-                    b"server unavailable, try again later\n",
+                    body,
                     &[("Retry-After", "5")],
                 )
                 .await;
@@ -184,8 +252,8 @@ async fn serve_connection(
             {
                 return;
             }
-            let ws = upgraded(stream, leftover, &shared).await;
-            let _counted = Counted::new(&shared);
+            let ws = upgraded(stream, leftover, shared).await;
+            let _counted = Counted::new(shared);
             connection::run(ws, shared.clone(), id, closer, deadline).await;
         }
         _ => {
@@ -227,7 +295,7 @@ where
     WebSocketStream::from_partially_read(stream, leftover, Role::Server, config).await
 }
 
-async fn healthz(stream: &mut TcpStream, shared: &Shared) -> std::io::Result<()> {
+async fn healthz<S: AsyncWrite + Unpin>(stream: &mut S, shared: &Shared) -> std::io::Result<()> {
     let draining = shared.is_draining();
     let body = serde_json::json!({
         "status": if draining { "draining" } else { "ok" },
