@@ -1,0 +1,226 @@
+// @ts-check
+/**
+ * Session against a scripted server made of this library's server-side codec and
+ * `step`: handshake, batching, prediction, reconciliation, Resync and resume.
+ */
+
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { Session, checksum, decodeClientMsg, encodeServerMsg, step } from "../src/index.js";
+
+const TOKEN_A = new Uint8Array(16).fill(0xaa);
+const TOKEN_B = new Uint8Array(16).fill(0xbb);
+/** @param {Partial<import("../src/index.js").Welcome>} [fields] */
+const welcome = (fields = {}) =>
+  encodeServerMsg({
+    type: "Welcome",
+    playerId: 5,
+    tick: 1000,
+    tickRate: 30,
+    speedPerTick: 53,
+    worldMaxX: 16000,
+    worldMaxY: 16000,
+    fixedScale: 16,
+    viewRadius: 0,
+    resumeToken: TOKEN_A,
+    resumed: false,
+    lastInputSeq: 0,
+    ...fields,
+  });
+const cfg = { speedPerTick: 53, worldMaxX: 16000, worldMaxY: 16000 };
+
+/** A tiny authoritative server for one client and one bystander (id 9). */
+class FakeServer {
+  constructor() {
+    this.tick = 1000;
+    this.me = { x: 800, y: 800 };
+    this.other = { x: 50, y: 60 };
+    this.ack = 0;
+    /** @type {{ seq: number, dir: [number, number] }[]} */
+    this.queue = [];
+    /** @type {{ x: number, y: number } | null} */
+    this.sentMe = null;
+    /** @type {{ x: number, y: number } | null} */
+    this.sentOther = null;
+    this.resyncs = 0;
+    /** Sequence numbers to drop on receipt. @type {Set<number>} */
+    this.drop = new Set();
+  }
+
+  /** @param {Uint8Array[]} msgs */
+  receive(msgs) {
+    for (const bytes of msgs) {
+      const m = decodeClientMsg(bytes);
+      if (m.type === "Input") {
+        m.dirs.forEach((d, i) => {
+          const seq = m.firstSeq + i;
+          if (!this.drop.has(seq)) this.queue.push({ seq, dir: d });
+        });
+      } else if (m.type === "Resync") {
+        this.resyncs++;
+        this.sentMe = null;
+      }
+    }
+  }
+
+  /** Applies one input and returns this tick's snapshot. */
+  advance() {
+    this.tick++;
+    const next = this.queue.shift();
+    if (next) {
+      this.me = step(this.me, next.dir, cfg);
+      this.ack = next.seq;
+    }
+    this.other = { x: this.other.x + 1, y: this.other.y };
+    const entities = [{ id: 5, ...this.me }, { id: 9, ...this.other }];
+    /** @type {import("../src/index.js").Snapshot} */
+    let snap;
+    if (this.sentMe === null || this.sentOther === null) {
+      snap = { type: "Snapshot", ackInput: this.ack, tick: this.tick, baselineAge: 0, removed: [], spawned: entities, changed: [], checksum: checksum(entities) };
+    } else {
+      const changed = [
+        { id: 5, dx: this.me.x - this.sentMe.x, dy: this.me.y - this.sentMe.y },
+        { id: 9, dx: this.other.x - this.sentOther.x, dy: 0 },
+      ].filter((c) => c.dx !== 0 || c.dy !== 0);
+      snap = { type: "Snapshot", ackInput: this.ack, tick: this.tick, baselineAge: 1, removed: [], spawned: [], changed, checksum: checksum(entities) };
+    }
+    this.sentMe = { ...this.me };
+    this.sentOther = { ...this.other };
+    return encodeServerMsg(snap);
+  }
+}
+
+/**
+ * Runs `ticks` client/server ticks with `dir`; returns the events of the session.
+ * @param {Session} s
+ * @param {FakeServer} srv
+ * @param {{ now: number }} clock
+ * @param {number} ticks
+ * @param {[number, number]} dir
+ */
+function run(s, srv, clock, ticks, dir) {
+  const events = [];
+  for (let i = 0; i < ticks; i++) {
+    s.update(clock.now, dir);
+    srv.receive(s.takeOutgoing());
+    events.push(s.receive(srv.advance(), clock.now));
+    clock.now += 1000 / 30;
+  }
+  return events;
+}
+
+test("handshake, batched inputs, exact prediction and interpolated others", () => {
+  const s = new Session({ name: "Ada", sendEveryTicks: 2 });
+  const hello = decodeClientMsg(s.open());
+  assert.deepEqual(hello, { type: "Hello", version: 1, name: "Ada", authToken: null, resumeToken: null });
+  assert.equal(s.receive(welcome(), 0).type, "welcome");
+  const srv = new FakeServer();
+  const clock = { now: 0 };
+  assert.deepEqual(s.receive(srv.advance(), clock.now), { type: "snapshot", tick: 1001, ok: true, corrected: false });
+  assert.deepEqual(s.ownPosition(), { x: 800, y: 800 });
+
+  // Two ticks of input leave as one Input message of 2 directions.
+  s.update(0, [127, 0]);
+  assert.equal(s.takeOutgoing().filter((b) => b[0] === 1).length, 0, "one input waits for its batch");
+  s.update(1000 / 30, [127, 0]);
+  const bytes = s.takeOutgoing();
+  const sent = bytes.map((b) => decodeClientMsg(b));
+  assert.deepEqual(sent.find((m) => m.type === "Input"), { type: "Input", ackTick: 1001, firstSeq: 1, dirs: [[127, 0], [127, 0]] });
+  assert.deepEqual(s.ownPosition(), { x: 906, y: 800 }, "predicted at once");
+  srv.receive(bytes);
+  clock.now = 2000 / 30;
+
+  const events = run(s, srv, clock, 60, [0, 127]);
+  assert.ok(events.every((e) => e.type === "snapshot" && e.ok && !e.corrected), JSON.stringify(events.find((e) => e.type !== "snapshot" || !e.ok)));
+  run(s, srv, clock, 3, [0, 0]);
+  assert.equal(s.predictor.corrections, 0);
+  assert.deepEqual(s.authoritative && { x: s.authoritative.x, y: s.authoritative.y }, srv.me);
+  assert.deepEqual(s.predictor.predicted, step(srv.me, [0, 0], cfg));
+  assert.ok(s.stats.inputMessagesSent >= 30 && s.stats.inputsSent >= 60);
+  // The other player is drawn from the interpolation buffer, behind the server.
+  const other = s.remotePositions(clock.now).get(9);
+  assert.ok(other && other.x < srv.other.x && other.x > srv.other.x - 10, JSON.stringify(other));
+  assert.equal(s.remotePositions(clock.now).has(5), false, "the own player is predicted, not interpolated");
+});
+
+test("a dropped input shows up as a correction, and the prediction converges", () => {
+  const s = new Session({ sendEveryTicks: 1 });
+  s.open();
+  s.receive(welcome(), 0);
+  const srv = new FakeServer();
+  const clock = { now: 0 };
+  s.receive(srv.advance(), 0);
+  srv.drop.add(3);
+  const events = run(s, srv, clock, 10, [127, 0]);
+  assert.ok(events.some((e) => e.type === "snapshot" && e.ok && e.corrected));
+  run(s, srv, clock, 5, [0, 0]);
+  assert.deepEqual(s.predictor.predicted, srv.me);
+  assert.equal(srv.me.x, 800 + 9 * 53, "nine of ten inputs applied");
+});
+
+test("a checksum mismatch sends one Resync and recovers on the full snapshot", () => {
+  const s = new Session();
+  s.open();
+  s.receive(welcome(), 0);
+  const srv = new FakeServer();
+  s.receive(srv.advance(), 0);
+  s.receive(srv.advance(), 10);
+  // Corrupt one delta: the checksum does not match what the client computes.
+  const bad = srv.advance();
+  bad[bad.length - 1] ^= 0xff;
+  assert.deepEqual(s.receive(bad, 20), { type: "snapshot", tick: 1003, ok: false, reason: "checksum" });
+  assert.deepEqual(s.receive(srv.advance(), 30), { type: "snapshot", tick: 1004, ok: false, reason: "baseline" });
+  const out = s.takeOutgoing().map((b) => decodeClientMsg(b));
+  assert.deepEqual(out, [{ type: "Resync" }], "exactly one Resync");
+  srv.receive(out.map(() => Uint8Array.of(3)));
+  assert.equal(srv.resyncs, 1);
+  assert.equal(s.receive(srv.advance(), 40).type, "snapshot");
+  assert.equal(s.world.valid, true);
+  assert.equal(s.stats.desyncs, 1);
+  assert.ok(s.receive(srv.advance(), 50).type === "snapshot" && s.world.tick === 1006);
+});
+
+test("resume: Hello carries the token, inputs continue after last_input_seq", () => {
+  const s = new Session({ sendEveryTicks: 1 });
+  s.open();
+  s.receive(welcome(), 0);
+  const srv = new FakeServer();
+  const clock = { now: 0 };
+  s.receive(srv.advance(), 0);
+  run(s, srv, clock, 5, [127, 0]);
+  assert.equal(s.closed(1006), "resume");
+  const hello = decodeClientMsg(s.open());
+  assert.ok(hello.type === "Hello" && hello.resumeToken !== null);
+  assert.deepEqual(hello.type === "Hello" && [...(hello.resumeToken ?? [])], [...TOKEN_A]);
+  s.receive(welcome({ resumed: true, resumeToken: TOKEN_B, lastInputSeq: 4 }), clock.now);
+  srv.sentMe = null;
+  s.receive(srv.advance(), clock.now);
+  s.update(clock.now + 1, [0, 127]);
+  const input = s.takeOutgoing().map((b) => decodeClientMsg(b)).find((m) => m.type === "Input");
+  assert.equal(input && input.type === "Input" && input.firstSeq, 5);
+  assert.deepEqual(s.resumeToken, TOKEN_B);
+});
+
+test("close codes: no resume after 1008/1002 from the server, stop on 4003; ResumeFailed drops the token", () => {
+  const s = new Session();
+  s.open();
+  s.receive(welcome(), 0);
+  assert.equal(s.closed(1002, true), "resume", "our own 1002 after a bad message keeps the session");
+  assert.equal(s.closed(4003), "stop");
+  assert.equal(s.closed(1001), "resume");
+  assert.equal(s.closed(1008), "fresh");
+  s.receive(welcome(), 0);
+  const ev = s.receive(encodeServerMsg({ type: "Error", code: 5, message: "unknown token" }), 0);
+  assert.deepEqual(ev, { type: "error", code: 5, message: "unknown token" });
+  assert.equal(s.resumeToken, null);
+  assert.equal(s.closed(1006), "fresh");
+});
+
+test("unknown server tags are skipped; other decoding errors are protocol errors", () => {
+  const s = new Session();
+  s.open();
+  assert.equal(s.receive(Uint8Array.of(4, 1, 2, 3), 0).type, "ignored");
+  assert.equal(s.receive(Uint8Array.of(1, 0, 5), 0).type, "protocolError");
+  assert.equal(s.receive(encodeServerMsg({ type: "Pong", clientTimeUs: 1_000_000n, serverTick: 7 }), 1250).type, "pong");
+  assert.equal(s.stats.rttMs, 250);
+});
