@@ -11,6 +11,8 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use ticksync_protocol::{
@@ -141,6 +143,23 @@ impl RawClient {
                 other => panic!("expected Snapshot, got {other:?}"),
             }
         }
+    }
+
+    /// Closes with code 1000 (a deliberate leave: the server removes the player
+    /// at once) and reads until the server's close reply; returns its code.
+    pub async fn close_normal(&mut self) -> Ended {
+        let frame = CloseFrame {
+            code: CloseCode::Normal,
+            reason: "test done".into(),
+        };
+        within(
+            WAIT,
+            "the close frame to be sent",
+            self.ws.close(Some(frame)),
+        )
+        .await
+        .expect("send close");
+        self.until_closed().await.0
     }
 
     /// Reads until the connection ends; returns how, and the last `Error` seen.
