@@ -6,6 +6,7 @@ pub mod connection;
 pub mod http;
 pub mod limits;
 pub mod tls;
+pub mod web;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -255,6 +256,9 @@ async fn serve_http<S>(
             let ws = upgraded(stream, leftover, shared).await;
             let _counted = Counted::new(shared);
             connection::run(ws, shared.clone(), id, closer, deadline).await;
+        }
+        path if web::asset(path).is_some() => {
+            let _ = web::serve(&mut stream, path).await;
         }
         _ => {
             let _ = http::respond(&mut stream, 404, "text/plain", b"not found\n", &[]).await;
