@@ -118,6 +118,9 @@ impl RawClient {
                     return Ok(codec::decode_server(&b).expect("the server sends valid messages"));
                 }
                 Some(Ok(Message::Close(frame))) => {
+                    // tungstenite queued the close reply; send it, as a polite
+                    // client would (the server waits briefly for it).
+                    let _ = tokio::time::timeout(WAIT, self.ws.flush()).await;
                     return Err(Ended::Closed(frame.map(|f| u16::from(f.code))));
                 }
                 Some(Ok(_)) => continue,
