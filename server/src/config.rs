@@ -108,6 +108,13 @@ pub struct Config {
     #[arg(long, env = "TICKSYNC_INPUT_QUEUE", default_value_t = 16)]
     pub input_queue: usize,
 
+    /// Kernel send buffer per connection (SO_SNDBUF), in bytes; 0 keeps the OS
+    /// default (autotuned up to megabytes). A bound keeps kernel memory per
+    /// client small and lets a client that stops reading fill its queue, and be
+    /// found out, within seconds.
+    #[arg(long, env = "TICKSYNC_SEND_BUFFER", default_value_t = 128 * 1024)]
+    pub send_buffer: usize,
+
     /// Largest WebSocket message accepted from a client, in bytes (1009 beyond).
     #[arg(long, env = "TICKSYNC_MAX_MESSAGE_SIZE", default_value_t = 1024)]
     pub max_message_size: usize,

@@ -12,6 +12,7 @@
 
 #![allow(dead_code)]
 
+pub mod attack;
 pub mod bins;
 pub mod history;
 pub mod raw;

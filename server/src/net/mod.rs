@@ -56,6 +56,9 @@ pub async fn accept_loop(
             }
         };
         let _ = stream.set_nodelay(true);
+        if shared.config.send_buffer > 0 {
+            let _ = socket2::SockRef::from(&stream).set_send_buffer_size(shared.config.send_buffer);
+        }
         let id = shared.next_conn_id();
         let span = info_span!("conn", id = id.0, %peer, player = tracing::field::Empty);
         let shared = shared.clone();
