@@ -1,0 +1,113 @@
+//! End to end with the real binaries: `ticksync-bot` runs 20 bots for 3 s against
+//! a `ticksync-server` process, exits 0 and writes a JSON report with every field
+//! scripts rely on; the server then drains on SIGTERM and exits 0.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use common::bins::{ServerProcess, TempDir, built_binaries, wait_with_limit};
+
+const BOTS: u64 = 20;
+
+/// Generous: 3 s of run, connect, metrics scrape and close on a loaded machine.
+const BOT_RUN_LIMIT: Duration = Duration::from_secs(60);
+
+fn number(report: &Value, path: &str) -> f64 {
+    report
+        .pointer(path)
+        .and_then(Value::as_f64)
+        .unwrap_or_else(|| panic!("report field {path} is not a number: {report:#}"))
+}
+
+fn count(report: &Value, path: &str) -> u64 {
+    report
+        .pointer(path)
+        .and_then(Value::as_u64)
+        .unwrap_or_else(|| panic!("report field {path} is not a count: {report:#}"))
+}
+
+/// p50 <= p99 <= max, all positive, with samples when the report counts them.
+fn check_latency(report: &Value, name: &str) -> (f64, f64, f64) {
+    let (p50, p99, max) = (
+        number(report, &format!("/{name}/p50")),
+        number(report, &format!("/{name}/p99")),
+        number(report, &format!("/{name}/max")),
+    );
+    assert!(
+        0.0 <= p50 && p50 <= p99 && p99 <= max,
+        "{name}: p50 {p50} p99 {p99} max {max}"
+    );
+    (p50, p99, max)
+}
+
+#[test]
+fn bot_binary_against_server_binary_reports_a_clean_run() {
+    let (server_bin, bot_bin) = built_binaries();
+    let dir = TempDir::new("binaries");
+    let mut server = ServerProcess::start(&server_bin, &[], Duration::from_secs(30));
+    let json = dir.join("report.json");
+    let (out, err) = (dir.join("bot.stdout"), dir.join("bot.stderr"));
+    let mut bot = Command::new(&bot_bin)
+        .args(["--url", &server.ws_url()])
+        .args(["--bots", &BOTS.to_string()])
+        .args(["--duration", "3s", "--ramp-up", "500ms", "--seed", "7"])
+        .arg("--no-progress")
+        .arg("--json")
+        .arg(&json)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&out).expect("stdout file"))
+        .stderr(std::fs::File::create(&err).expect("stderr file"))
+        .spawn()
+        .expect("start the bot binary");
+    let status = wait_with_limit(&mut bot, "the bot binary", BOT_RUN_LIMIT);
+    let output = || {
+        format!(
+            "stdout:\n{}\nstderr:\n{}",
+            std::fs::read_to_string(&out).unwrap_or_default(),
+            std::fs::read_to_string(&err).unwrap_or_default()
+        )
+    };
+    assert!(
+        status.success(),
+        "ticksync-bot failed ({status}):\n{}",
+        output()
+    );
+
+    let text = std::fs::read_to_string(&json).expect("the JSON report was written");
+    let report: Value = serde_json::from_str(&text).expect("the report is JSON");
+    assert_eq!(count(&report, "/bots_requested"), BOTS);
+    assert_eq!(count(&report, "/bots_connected"), BOTS, "{}", output());
+    assert_eq!(count(&report, "/connect_failures"), 0);
+    assert_eq!(count(&report, "/disconnects"), 0);
+    assert_eq!(count(&report, "/desyncs"), 0);
+    count(&report, "/mispredictions");
+    assert_eq!(report["passed"], Value::Bool(true));
+    // 20 bots at 30 Hz for about 2.5 s each (ramp-up): ~1500 snapshots. Only a
+    // loose floor: the machine is shared.
+    let snapshots = count(&report, "/snapshots_received");
+    assert!(snapshots >= BOTS * 30, "{snapshots} snapshots");
+    check_latency(&report, "rtt_ms");
+    let (p50, _, _) = check_latency(&report, "snapshot_interval_ms");
+    assert!(
+        (10.0..=100.0).contains(&p50),
+        "median snapshot interval {p50} ms at 30 Hz"
+    );
+    assert!(number(&report, "/bytes_per_bot_per_s") > 0.0);
+    let duration = number(&report, "/duration_s");
+    assert!((3.0..30.0).contains(&duration), "duration_s {duration}");
+    // The server's tick statistics, scraped from its /metrics.
+    assert_eq!(report["server"]["scraped"], Value::Bool(true), "{report:#}");
+    assert!(count(&report, "/server/ticks") >= 60, "{report:#}");
+    count(&report, "/server/ticks_missed");
+    check_latency(&report, "server/tick_duration_ms");
+
+    let status = server.terminate(Duration::from_secs(15));
+    assert_eq!(status.code(), Some(0), "server exit after SIGTERM");
+    let log = server.output();
+    assert!(log.contains("shutdown complete"), "server log:\n{log}");
+}
