@@ -37,6 +37,16 @@ const demo = {
 };
 /** @type {any} */ (window).ticksyncDemo = demo;
 
+/**
+ * Closes the socket as a network failure would look to the server (any code other
+ * than 1000/1001 keeps the player for the resume grace), for tests and debugging.
+ * @param {number} [code]  3000..=4999
+ */
+function dropConnection(code = 4100) {
+  if (ws) ws.close(code, "dropped on purpose");
+}
+Object.assign(demo, { dropConnection });
+
 // ---- keyboard -------------------------------------------------------------
 
 /** @type {Set<string>} */

@@ -1,0 +1,221 @@
+// @ts-check
+/**
+ * Browser end-to-end test of the demo page, with playwright-core driving Debian's
+ * chromium (no browser download). Needs a running server with a few bots:
+ *
+ *   node e2e/browser.mjs --url http://127.0.0.1:7777/ --bots 3 --screenshot ../../target/web-demo.png
+ *
+ * It opens the page, waits for the other players to appear and move smoothly,
+ * holds keys and checks the own player moved exactly as `step` says, checks the
+ * HUD, drops the connection and checks the session is resumed, and saves a
+ * screenshot. Exit code 0 on success; on failure it prints why and exits 1
+ * (2 when chromium is missing).
+ */
+
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { step } from "../src/index.js";
+
+const { values: args } = parseArgs({
+  options: {
+    url: { type: "string", default: "http://127.0.0.1:7777/" },
+    bots: { type: "string", default: "3" },
+    screenshot: { type: "string" },
+    chromium: { type: "string", default: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium" },
+  },
+});
+const bots = Number(args.bots);
+const chromiumPath = /** @type {string} */ (args.chromium);
+
+if (!existsSync(chromiumPath)) {
+  console.error(
+    `chromium not found at ${chromiumPath}: install Debian's package (apt-get install -y chromium, as .ci/run does) or set CHROMIUM_PATH`,
+  );
+  process.exit(2);
+}
+
+const { chromium } = await import("playwright-core");
+
+/**
+ * @param {boolean} cond
+ * @param {string} msg
+ * @returns {asserts cond}
+ */
+function check(cond, msg) {
+  if (!cond) throw new Error(`check failed: ${msg}`);
+}
+const started = Date.now();
+/** @param {string} msg */
+const log = (msg) => console.log(`[e2e ${((Date.now() - started) / 1000).toFixed(1)}s] ${msg}`);
+
+const userDataDir = mkdtempSync(join(tmpdir(), "ticksync-chromium-"));
+const context = await chromium.launchPersistentContext(userDataDir, {
+  executablePath: chromiumPath,
+  headless: true,
+  viewport: { width: 1100, height: 760 },
+  args: [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+  ],
+});
+/** @type {string[]} */
+const pageErrors = [];
+let failed = false;
+try {
+  const page = context.pages()[0] ?? (await context.newPage());
+  page.on("pageerror", (e) => pageErrors.push(String(e)));
+  page.on("console", (m) => {
+    if (m.type() === "error") pageErrors.push(m.text());
+  });
+  page.on("response", (r) => {
+    if (r.status() >= 400) pageErrors.push(`HTTP ${r.status()} for ${r.url()}`);
+  });
+  page.setDefaultTimeout(10_000);
+  await page.goto(/** @type {string} */ (args.url));
+  log(`opened ${args.url}`);
+
+  // Connected, and every bot in view and drawn.
+  await page.waitForFunction(
+    (n) => {
+      const d = /** @type {any} */ (window).ticksyncDemo;
+      return d && d.status === "connected" && d.session.world.size >= n + 1 && d.remoteDrawn >= n;
+    },
+    bots,
+  );
+  const info = await page.evaluate(() => {
+    const s = /** @type {any} */ (window).ticksyncDemo.session;
+    return { playerId: s.welcome.playerId, speed: s.welcome.speedPerTick, inView: s.world.size };
+  });
+  log(`connected as player ${info.playerId}, ${info.inView} players in view`);
+
+  // Remote players move, and smoothly: sampled every animation frame, they move in
+  // steps smaller than a whole tick's movement (interpolated, not jumping per snapshot).
+  const motion = await page.evaluate(
+    () =>
+      new Promise((resolve) => {
+        const d = /** @type {any} */ (window).ticksyncDemo;
+        /** @type {Map<number, {x: number, y: number}>[]} */
+        const frames = [];
+        const grab = () => {
+          frames.push(d.session.remotePositions(performance.now()));
+          if (frames.length < 45) requestAnimationFrame(grab);
+          else {
+            let moving = 0;
+            /** @type {number[]} */
+            const perFrame = [];
+            for (let i = 1; i < frames.length; i++) {
+              for (const [id, p] of frames[i]) {
+                const q = frames[i - 1].get(id);
+                if (!q) continue;
+                const dist = Math.hypot(p.x - q.x, p.y - q.y);
+                if (dist > 0) perFrame.push(dist);
+              }
+            }
+            for (const [id, p] of frames[frames.length - 1]) {
+              const q = frames[0].get(id);
+              if (q && (q.x !== p.x || q.y !== p.y)) moving++;
+            }
+            perFrame.sort((a, b) => a - b);
+            resolve({ moving, median: perFrame[Math.floor(perFrame.length / 2)] ?? 0, samples: perFrame.length });
+          }
+        };
+        requestAnimationFrame(grab);
+      }),
+  );
+  log(`remote motion: ${JSON.stringify(motion)}`);
+  check(motion.moving >= 1, "at least one other player moves");
+  check(motion.median > 0 && motion.median < info.speed, `median per-frame move ${motion.median} < one tick (${info.speed})`);
+
+  // Move: hold keys, then check the server's position is exactly the `step` fold of
+  // the inputs the page produced, and the prediction agrees with it.
+  await page.locator("canvas").click();
+  const before = await page.evaluate(() => {
+    const s = /** @type {any} */ (window).ticksyncDemo.session;
+    return { ...s.authoritative, cfg: s.predictor.cfg };
+  });
+  const horizontal = before.x < before.cfg.worldMaxX / 2 ? "ArrowRight" : "ArrowLeft";
+  const vertical = before.y < before.cfg.worldMaxY / 2 ? "KeyS" : "KeyW";
+  await page.keyboard.down(horizontal);
+  await page.waitForTimeout(500);
+  await page.keyboard.up(horizontal);
+  await page.keyboard.down(vertical);
+  await page.waitForTimeout(300);
+  await page.keyboard.up(vertical);
+  await page.waitForFunction(() => {
+    const s = /** @type {any} */ (window).ticksyncDemo.session;
+    const moves = s.inputLog.filter((/** @type {any} */ i) => i.dir[0] !== 0 || i.dir[1] !== 0);
+    return moves.length > 0 && s.authoritative.ackInput >= moves[moves.length - 1].seq;
+  });
+  const after = await page.evaluate(() => {
+    const s = /** @type {any} */ (window).ticksyncDemo.session;
+    return { auth: s.authoritative, log: s.inputLog, predicted: s.ownPosition(), corrections: s.predictor.corrections };
+  });
+  const applied = after.log.filter((/** @type {any} */ i) => i.seq > before.ackInput && i.seq <= after.auth.ackInput);
+  check(applied.length === after.auth.ackInput - before.ackInput, "the input log covers every applied input");
+  let expected = { x: before.x, y: before.y };
+  for (const i of applied) expected = step(expected, i.dir, before.cfg);
+  const movesX = applied.filter((/** @type {any} */ i) => i.dir[0] !== 0).length;
+  const movesY = applied.filter((/** @type {any} */ i) => i.dir[1] !== 0).length;
+  log(
+    `moved from (${before.x}, ${before.y}) to (${after.auth.x}, ${after.auth.y}): ${movesX} horizontal and ${movesY} vertical inputs, step says (${expected.x}, ${expected.y}); corrections ${after.corrections}`,
+  );
+  check(movesX >= 8 && movesY >= 4, `enough key-driven inputs (${movesX}, ${movesY})`);
+  check(after.auth.x === expected.x && after.auth.y === expected.y, "server position equals the step fold");
+  check(after.auth.x !== before.x && after.auth.y !== before.y, "the player moved on both axes");
+  check(Math.abs(after.auth.x - before.x) === movesX * before.cfg.speedPerTick, "horizontal distance = inputs x speed_per_tick");
+  check(after.predicted.x === after.auth.x && after.predicted.y === after.auth.y, "prediction equals the server once idle");
+
+  // HUD: every field filled in from live data.
+  await page.waitForFunction(() => /** @type {any} */ (window).ticksyncDemo.snapshotRate > 0);
+  const hudText = await page.evaluate(() => {
+    /** @type {Record<string, string>} */
+    const out = {};
+    for (const el of document.querySelectorAll("#hud dd")) out[el.id] = el.textContent ?? "";
+    return out;
+  });
+  log(`HUD ${JSON.stringify(hudText)}`);
+  check(hudText["hud-status"] === "connected", "HUD says connected");
+  check(/^\d+(\.\d+)? ms$/.test(hudText["hud-rtt"]), "HUD shows an RTT");
+  check(Number(hudText["hud-tick"]) > 0, "HUD shows the server tick");
+  check(Number(hudText["hud-snap-rate"]) >= 10, "HUD shows a snapshot rate");
+  check(/KiB\/s$/.test(hudText["hud-bytes"]) && parseFloat(hudText["hud-bytes"]) > 0, "HUD shows bytes/s");
+  check(Number(hudText["hud-players"]) >= bots + 1, "HUD counts the players in view");
+
+  if (args.screenshot) {
+    await page.screenshot({ path: args.screenshot });
+    log(`screenshot saved to ${args.screenshot}`);
+  }
+
+  // Drop the connection without leaving (close code 4100): the page reconnects and
+  // resumes the same player.
+  await page.evaluate(() => /** @type {any} */ (window).ticksyncDemo.dropConnection(4100));
+  await page.waitForFunction(() => {
+    const d = /** @type {any} */ (window).ticksyncDemo;
+    return d.reconnects >= 1 && d.status === "connected" && d.session.world.valid;
+  });
+  const resumed = await page.evaluate(() => {
+    const s = /** @type {any} */ (window).ticksyncDemo.session;
+    return { playerId: s.welcome.playerId, resumed: s.welcome.resumed };
+  });
+  log(`after a drop: ${JSON.stringify(resumed)}`);
+  check(resumed.playerId === info.playerId && resumed.resumed, "the session was resumed as the same player");
+
+  check(pageErrors.length === 0, `no page errors: ${pageErrors.join("; ")}`);
+  log("ok");
+} catch (e) {
+  failed = true;
+  console.error(e instanceof Error ? e.stack ?? e.message : e);
+  if (pageErrors.length) console.error(`page errors: ${pageErrors.join("; ")}`);
+} finally {
+  await context.close();
+  rmSync(userDataDir, { recursive: true, force: true });
+}
+process.exit(failed ? 1 : 0);
