@@ -103,7 +103,8 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<(RequestHead, usize)>, HeadError>
     Ok(Some((head, len)))
 }
 
-/// Writes a complete response with a body and `Connection: close`.
+/// Writes a complete response with a body and `Connection: close`, then shuts
+/// the stream's write side down.
 pub async fn respond<S: AsyncWrite + Unpin>(
     stream: &mut S,
     status: u16,
@@ -122,7 +123,10 @@ pub async fn respond<S: AsyncWrite + Unpin>(
     head.push_str("\r\n");
     stream.write_all(head.as_bytes()).await?;
     stream.write_all(body).await?;
-    stream.flush().await
+    stream.flush().await?;
+    // The response ends the connection: a FIN, and with TLS a close_notify first,
+    // so clients can tell a complete answer from a cut one.
+    stream.shutdown().await
 }
 
 /// Writes the `101 Switching Protocols` answer to a valid upgrade request.
