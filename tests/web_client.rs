@@ -1,0 +1,187 @@
+//! The JavaScript web client (`clients/web/`) inside `cargo test --workspace`: its
+//! `node --test` suite (golden vectors, prediction, session), and the browser
+//! end-to-end test of the demo page in Debian's chromium against an in-process
+//! server with bots.
+//!
+//! Missing tools fail these tests with a message saying what to install (`.ci/run`
+//! installs chromium and runs `npm ci`); they never skip silently.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use ticksync_server::Config;
+
+/// Bots in the world the browser looks at.
+const BOTS: u64 = 3;
+
+/// Upper bound for one node run; the suites take a few seconds.
+const NODE_LIMIT: Duration = Duration::from_secs(90);
+
+fn web_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("clients/web")
+}
+
+/// Runs `program args` in `clients/web`, killing it after `limit`.
+fn run(program: &str, args: &[&str], limit: Duration) -> Output {
+    let mut child = Command::new(program)
+        .args(args)
+        .current_dir(web_dir())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot run `{program}` ({e}): install Node.js 18+ with npm to test the web client"
+            )
+        });
+    let start = Instant::now();
+    loop {
+        match child.try_wait().expect("wait for child") {
+            Some(_) => break,
+            None if start.elapsed() > limit => {
+                let _ = child.kill();
+                let out = child.wait_with_output().expect("collect output");
+                panic!(
+                    "`{program} {}` took more than {limit:?}\nstdout:\n{}\nstderr:\n{}",
+                    args.join(" "),
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            None => std::thread::sleep(Duration::from_millis(50)),
+        }
+    }
+    child.wait_with_output().expect("collect output")
+}
+
+fn assert_success(what: &str, out: &Output) {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "{what} failed ({})\nstdout:\n{stdout}\nstderr:\n{stderr}",
+        out.status
+    );
+    // Shown with --nocapture; kept short.
+    let lines: Vec<&str> = stdout.lines().collect();
+    let tail = &lines[lines.len().saturating_sub(12)..];
+    eprintln!("{what}:\n{}", tail.join("\n"));
+}
+
+/// Installs the dev dependencies (`npm ci`) once, if `node_modules` is missing.
+fn ensure_node_modules() {
+    static DONE: Mutex<bool> = Mutex::new(false);
+    let mut done = DONE.lock().unwrap_or_else(|e| e.into_inner());
+    if *done {
+        return;
+    }
+    if !web_dir().join("node_modules/playwright-core").is_dir() {
+        let out = run("npm", &["ci", "--no-audit", "--no-fund"], NODE_LIMIT);
+        assert_success("npm ci in clients/web", &out);
+    }
+    *done = true;
+}
+
+#[test]
+fn js_library_passes_its_node_test_suite() {
+    ensure_node_modules();
+    let out = run("node", &["--test"], NODE_LIMIT);
+    assert_success("node --test in clients/web", &out);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let count = |key: &str| {
+        stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("# {key} ")))
+            .and_then(|n| n.trim().parse::<u32>().ok())
+    };
+    assert_eq!(count("fail"), Some(0), "node reported failures:\n{stdout}");
+    assert!(
+        count("pass").unwrap_or(0) >= 80,
+        "too few JS tests ran:\n{stdout}"
+    );
+}
+
+#[test]
+fn js_library_type_checks() {
+    ensure_node_modules();
+    let out = run(
+        "node",
+        &[
+            "node_modules/typescript/bin/tsc",
+            "--noEmit",
+            "-p",
+            "tsconfig.json",
+        ],
+        NODE_LIMIT,
+    );
+    assert_success("tsc --noEmit in clients/web", &out);
+}
+
+/// The chromium binary the browser test drives: `CHROMIUM_PATH` or Debian's.
+fn chromium() -> PathBuf {
+    let path = std::env::var_os("CHROMIUM_PATH")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"));
+    assert!(
+        path.exists(),
+        "chromium not found at {}: the browser test of the web demo needs it. \
+         Install Debian's package (`apt-get update && apt-get install -y chromium`, as .ci/run does) \
+         or point CHROMIUM_PATH at a Chromium binary",
+        path.display()
+    );
+    path
+}
+
+fn screenshot_path() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
+    std::fs::create_dir_all(&target).expect("create the target dir");
+    target.join("web-demo.png")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_page_plays_in_chromium() {
+    let chromium = chromium();
+    tokio::task::spawn_blocking(ensure_node_modules)
+        .await
+        .expect("npm ci task");
+    let server = common::start_server(Config::for_tests()).await;
+    let bots = common::connect_bots(&server, 1, BOTS).await;
+    let url = format!("http://{}/", server.local_addr());
+    let shot = screenshot_path();
+    let _ = std::fs::remove_file(&shot);
+    let args = [
+        "e2e/browser.mjs".to_string(),
+        format!("--url={url}"),
+        format!("--bots={BOTS}"),
+        format!("--screenshot={}", shot.display()),
+        format!("--chromium={}", chromium.display()),
+    ];
+    let out = tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        run("node", &args, NODE_LIMIT)
+    })
+    .await
+    .expect("browser task");
+    assert_success("browser e2e (node e2e/browser.mjs)", &out);
+    let png = std::fs::read(&shot).expect("the screenshot was saved");
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 10_000,
+        "{} is not a real screenshot",
+        shot.display()
+    );
+    for outcome in common::close_all(bots).await {
+        assert!(
+            outcome.last_error.is_none(),
+            "a bot failed while the browser played: {:?}",
+            outcome.last_error
+        );
+    }
+    common::shutdown(server).await;
+}
