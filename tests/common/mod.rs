@@ -7,6 +7,13 @@
 //! every wait is bounded and fails the test with a message saying what did not
 //! happen (no hangs); time bounds are generous, correctness checks are exact.
 //!
+//! Server defaults worth knowing when writing a test (see `ticksync_server::Config`):
+//! every client here comes from 127.0.0.1, so `--max-connections-per-ip` (64)
+//! bounds the bots and raw clients of one server; each connection may send
+//! `--input-rate-limit` messages per second (burst `--input-burst`) before its
+//! messages are dropped and, past `--flood-drops`, it is closed with 1008.
+//! Raise them in the test's `Config` when a test needs more.
+//!
 //! Each test file is its own crate and uses a subset of these helpers, hence the
 //! `dead_code` allowance.
 
