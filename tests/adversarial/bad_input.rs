@@ -1,0 +1,138 @@
+//! Garbage, messages at the wrong time, and floods.
+
+use std::time::Duration;
+
+use ticksync_protocol::messages::close;
+use ticksync_protocol::{ErrorCode, InputSeq, MoveDir};
+use ticksync_server::Config;
+use ticksync_server::metrics::{DisconnectReason, InputRejection};
+
+use super::common::attack::{self, Witnesses};
+use super::common::raw::{Ended, RawClient, input_msg};
+use super::common::{WAIT, eventually, within};
+use super::{assert_up, disconnects, hello, start, stop};
+
+#[tokio::test]
+async fn garbage_gets_the_documented_error_and_close_code() {
+    let server = start(Config::for_tests()).await;
+    let addr = server.local_addr();
+    let w = Witnesses::start(&server, 3).await;
+    let mark = w.mark().await;
+
+    // Oversize binary message -> 1009.
+    let mut c = RawClient::connect(addr).await;
+    let _ = c.try_send_raw(vec![0u8; 4096]).await;
+    assert_eq!(
+        c.until_closed().await.0,
+        Ended::Closed(Some(close::MESSAGE_TOO_BIG))
+    );
+    // Text frame -> Error Malformed, 1003.
+    let mut c = RawClient::connect(addr).await;
+    c.send_text("hello?").await;
+    let (end, err) = c.until_closed().await;
+    assert_eq!(end, Ended::Closed(Some(close::UNSUPPORTED_DATA)));
+    assert_eq!(err.map(|e| e.code), Some(ErrorCode::Malformed));
+    // Undecodable bytes -> Error Malformed, 1002.
+    for junk in [vec![0xff, 0xff, 0xff], vec![1], vec![9, 9, 9, 9], vec![]] {
+        let mut c = RawClient::connect(addr).await;
+        c.send_raw(junk.clone()).await;
+        let (end, err) = c.until_closed().await;
+        assert_eq!(end, Ended::Closed(Some(close::PROTOCOL_ERROR)), "{junk:?}");
+        assert_eq!(err.map(|e| e.code), Some(ErrorCode::Malformed), "{junk:?}");
+    }
+    // Input before Hello, and a second Hello -> Error UnexpectedMessage, 1002.
+    let mut c = RawClient::connect(addr).await;
+    c.send_input(InputSeq(1), &[MoveDir::new(1, 0)]).await;
+    let (end, err) = c.until_closed().await;
+    assert_eq!(end, Ended::Closed(Some(close::PROTOCOL_ERROR)));
+    assert_eq!(err.map(|e| e.code), Some(ErrorCode::UnexpectedMessage));
+    let (mut c, _) = RawClient::join(addr, "twice").await;
+    c.send(&hello(None, None)).await;
+    let (end, err) = c.until_closed().await;
+    assert_eq!(end, Ended::Closed(Some(close::PROTOCOL_ERROR)));
+    assert_eq!(err.map(|e| e.code), Some(ErrorCode::UnexpectedMessage));
+    // Garbage after a good join -> 1002 as well.
+    let (mut c, _) = RawClient::join(addr, "junk").await;
+    c.send_raw(vec![7, 7, 7]).await;
+    assert_eq!(
+        c.until_closed().await.0,
+        Ended::Closed(Some(close::PROTOCOL_ERROR))
+    );
+    // Not HTTP at all -> 400, no upgrade.
+    let (status, _) = attack::http_get(addr, "\u{1}\u{2} nonsense").await;
+    assert_eq!(status, 400);
+
+    let m = server.metrics();
+    assert_eq!(m.disconnects(DisconnectReason::too_big), 1);
+    assert_eq!(m.disconnects(DisconnectReason::text_frame), 1);
+    disconnects(&server, DisconnectReason::protocol_error, 7).await;
+    assert_up(&server).await;
+    w.assert_healthy_since(&mark).await;
+    w.finish().await;
+    stop(server).await;
+}
+
+#[tokio::test]
+async fn input_flood_is_dropped_and_counted_then_closed_with_1008() {
+    let server = start(Config {
+        input_rate_limit: 40.0,
+        input_burst: 20,
+        flood_drops: 60,
+        flood_window: Duration::from_secs(2),
+        ..Config::for_tests()
+    })
+    .await;
+    let addr = server.local_addr();
+    let w = Witnesses::start(&server, 3).await;
+    let mark = w.mark().await;
+
+    // A short burst over the bucket: the excess is dropped, the client stays.
+    let (mut burst, _) = RawClient::join(addr, "bursty").await;
+    for seq in 1..=30 {
+        burst
+            .send(&input_msg(InputSeq(seq), &[MoveDir::new(0, 1)]))
+            .await;
+    }
+    eventually(WAIT, "dropped inputs counted", || async {
+        server
+            .metrics()
+            .inputs_rejected(InputRejection::rate_limited)
+            >= 5
+    })
+    .await;
+
+    // A sustained flood: dropped, then Error RateLimited and close 1008.
+    let (mut flood, _) = RawClient::join(addr, "flooder").await;
+    let sender = tokio::spawn(async move {
+        for seq in 1..=5_000u32 {
+            let msg = input_msg(InputSeq(seq), &[MoveDir::new(1, 0); 4]);
+            if flood
+                .try_send_raw(ticksync_protocol::codec::encode_client(&msg))
+                .await
+                .is_err()
+            {
+                break;
+            }
+        }
+        flood
+    });
+    let mut flood = within(WAIT, "the flood to end", sender)
+        .await
+        .expect("flood task");
+    let (end, err) = flood.until_closed().await;
+    assert_eq!(end, Ended::Closed(Some(close::POLICY_VIOLATION)));
+    assert_eq!(err.map(|e| e.code), Some(ErrorCode::RateLimited));
+    disconnects(&server, DisconnectReason::rate_limited, 1).await;
+
+    // The bursty client was never closed: it still gets snapshots.
+    burst.snapshot().await;
+    let m = server.metrics();
+    assert!(m.messages_rate_limited.get() >= 60);
+    assert!(m.inputs_rejected(InputRejection::rate_limited) >= 60 * 4);
+    assert_eq!(m.disconnects(DisconnectReason::rate_limited), 1);
+    drop((burst, flood));
+    assert_up(&server).await;
+    w.assert_healthy_since(&mark).await;
+    w.finish().await;
+    stop(server).await;
+}

@@ -1,0 +1,193 @@
+//! Connection limits, slowloris and the timeouts, and a client that never reads.
+
+use std::time::Duration;
+
+use ticksync_protocol::ClientMsg;
+use ticksync_protocol::messages::close;
+use ticksync_server::Config;
+use ticksync_server::metrics::{DisconnectReason, Refusal};
+
+use super::common::attack::{self, Witnesses};
+use super::common::raw::{Ended, RawClient};
+use super::common::{WAIT, eventually};
+use super::{ATTACKER, assert_up, disconnects, start, stop};
+
+#[tokio::test]
+async fn connection_limits_refuse_before_the_upgrade() {
+    let server = start(Config {
+        max_connections_per_ip: 3,
+        ..Config::for_tests()
+    })
+    .await;
+    let addr = server.local_addr();
+    // Witnesses connect from 127.0.0.1, the attacker from 127.0.0.2.
+    let w = Witnesses::start(&server, 2).await;
+    let mark = w.mark().await;
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        let s = attack::tcp_from(ATTACKER, addr, None).await;
+        let mut ws = attack::upgrade(s, addr).await.expect("within the limit");
+        attack::hello(&mut ws).await;
+        held.push(ws);
+    }
+    for _ in 0..5 {
+        let s = attack::tcp_from(ATTACKER, addr, None).await;
+        assert_eq!(attack::upgrade(s, addr).await.err(), Some(429));
+    }
+    assert_eq!(
+        server.metrics().connections_refused(Refusal::per_ip_limit),
+        5
+    );
+    // Other addresses are not affected, and a freed slot is usable again.
+    let extra = Witnesses::start(&server, 1).await;
+    drop(held.pop());
+    eventually(WAIT, "a slot to free up", || async {
+        let s = attack::tcp_from(ATTACKER, addr, None).await;
+        attack::upgrade(s, addr).await.is_ok()
+    })
+    .await;
+    drop(held);
+    assert_up(&server).await;
+    w.assert_healthy_since(&mark).await;
+    extra.finish().await;
+    w.finish().await;
+    stop(server).await;
+
+    // The total limit: 503 before the upgrade.
+    let server = start(Config {
+        max_connections: 2,
+        ..Config::for_tests()
+    })
+    .await;
+    let addr = server.local_addr();
+    let (a, _) = RawClient::join(addr, "a").await;
+    let (b, _) = RawClient::join(addr, "b").await;
+    let s = attack::tcp_from(ATTACKER, addr, None).await;
+    assert_eq!(attack::upgrade(s, addr).await.err(), Some(503));
+    assert_eq!(
+        server.metrics().connections_refused(Refusal::server_full),
+        1
+    );
+    drop((a, b));
+    stop(server).await;
+}
+
+#[tokio::test]
+async fn slowloris_silent_and_idle_connections_are_cut() {
+    let server = start(Config {
+        handshake_timeout: Duration::from_millis(500),
+        idle_timeout: Duration::from_millis(1500),
+        ping_interval: Duration::from_millis(300),
+        ..Config::for_tests()
+    })
+    .await;
+    let addr = server.local_addr();
+    let w = Witnesses::start(&server, 3).await;
+    let mark = w.mark().await;
+
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..20 {
+        tasks.spawn(attack::slowloris(addr, Duration::from_millis(100)));
+    }
+    // Upgraded but no Hello: 4000.
+    let mut no_hello = RawClient::connect(addr).await;
+    // Connected and silent at the TCP level, not even a request line.
+    let mut silent = Vec::new();
+    for _ in 0..10 {
+        silent.push(tokio::net::TcpStream::connect(addr).await.expect("connect"));
+    }
+    // Joined, then neither sends nor reads: 4001 after the idle timeout.
+    let (mut idle, _) = RawClient::join(addr, "idle").await;
+
+    while let Some(held) = tasks.join_next().await {
+        let held = held.expect("slowloris task");
+        assert!(held < Duration::from_secs(5), "held for {held:?}");
+    }
+    assert_eq!(
+        no_hello.until_closed().await.0,
+        Ended::Closed(Some(close::HANDSHAKE_TIMEOUT))
+    );
+    disconnects(&server, DisconnectReason::handshake_timeout, 31).await;
+    disconnects(&server, DisconnectReason::idle_timeout, 1).await;
+    // The idle client's close frame sits behind unanswered pings it never read:
+    // reading them now makes it answer into a closed socket, so it may see the
+    // reset before the 4001 frame. The server's metric above names the reason.
+    let (end, _) = idle.until_closed().await;
+    assert!(
+        matches!(
+            end,
+            Ended::Closed(Some(close::IDLE_TIMEOUT)) | Ended::Dropped
+        ),
+        "{end:?}"
+    );
+    // Nothing is left behind: only the witnesses hold connections.
+    eventually(WAIT, "only the witnesses connected", || async {
+        server.metrics().connections.get() == 3
+    })
+    .await;
+    drop(silent);
+    assert_up(&server).await;
+    w.assert_healthy_since(&mark).await;
+    w.finish().await;
+    stop(server).await;
+}
+
+#[tokio::test]
+async fn a_client_that_never_reads_is_cut_off_without_slowing_anyone() {
+    let server = start(Config {
+        stall_timeout: Duration::from_secs(1),
+        send_buffer: 16 * 1024,
+        resume_grace: Duration::from_secs(60),
+        max_connections_per_ip: 10_000,
+        ..Config::for_tests()
+    })
+    .await;
+    let addr = server.local_addr();
+    // Parked players (dropped connections in their resume grace) make every full
+    // snapshot about a kilobyte, so the staller's socket buffers fill quickly.
+    let mut parking = tokio::task::JoinSet::new();
+    for i in 0..150 {
+        parking.spawn(async move { drop(RawClient::join(addr, &format!("parked-{i}")).await) });
+    }
+    while let Some(r) = parking.join_next().await {
+        r.expect("a parked player joined");
+    }
+    let w = Witnesses::start(&server, 3).await;
+    let mark = w.mark().await;
+    let ticks_before = server.metrics().ticks.get();
+    let started = std::time::Instant::now();
+
+    let s = attack::tcp_from(ATTACKER, addr, Some(2048)).await;
+    let mut ws = attack::upgrade(s, addr).await.expect("upgrade");
+    attack::hello(&mut ws).await;
+    // Never read; ask for a full snapshot 20 times a second (within the rate limit).
+    let staller = tokio::spawn(async move {
+        use futures_util::SinkExt;
+        let resync = ticksync_protocol::codec::encode_client(&ClientMsg::Resync);
+        loop {
+            let frame = tokio_tungstenite::tungstenite::Message::Binary(resync.clone().into());
+            match tokio::time::timeout(Duration::from_secs(1), ws.send(frame)).await {
+                Ok(Ok(())) => tokio::time::sleep(Duration::from_millis(50)).await,
+                _ => return ws,
+            }
+        }
+    });
+    disconnects(&server, DisconnectReason::slow_consumer, 1).await;
+    let elapsed = started.elapsed().as_secs_f64();
+    staller.abort();
+    let m = server.metrics();
+    assert!(
+        m.snapshots_skipped.get() >= 25,
+        "skipped ticks were counted"
+    );
+    // The tick kept its schedule while the staller's queue was full.
+    let ticks = (m.ticks.get() - ticks_before) as f64;
+    assert!(
+        ticks >= elapsed * 30.0 * 0.7,
+        "{ticks} ticks in {elapsed:.1} s"
+    );
+    assert_up(&server).await;
+    w.assert_healthy_since(&mark).await;
+    w.finish().await;
+    stop(server).await;
+}
