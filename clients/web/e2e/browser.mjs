@@ -46,6 +46,55 @@ const { chromium } = await import("playwright-core");
 function check(cond, msg) {
   if (!cond) throw new Error(`check failed: ${msg}`);
 }
+/**
+ * Holds a horizontal key for 500 ms and a vertical one for 300 ms (towards the
+ * middle of the world), waits until the server applied every input, and checks the
+ * server's position is the `step` fold of the page's inputs from the position
+ * before, with no misprediction left.
+ * @param {import("playwright-core").Page} page
+ * @param {string} when
+ */
+async function moveAndCheck(page, when) {
+  const before = await page.evaluate(() => {
+    const s = /** @type {any} */ (window).ticksyncDemo.session;
+    return { ...s.authoritative, cfg: s.predictor.cfg };
+  });
+  const horizontal = before.x < before.cfg.worldMaxX / 2 ? "ArrowRight" : "ArrowLeft";
+  const vertical = before.y < before.cfg.worldMaxY / 2 ? "KeyS" : "KeyW";
+  await page.keyboard.down(horizontal);
+  await page.waitForTimeout(500);
+  await page.keyboard.up(horizontal);
+  await page.keyboard.down(vertical);
+  await page.waitForTimeout(300);
+  await page.keyboard.up(vertical);
+  await page.waitForFunction(() => {
+    const s = /** @type {any} */ (window).ticksyncDemo.session;
+    const moves = s.inputLog.filter((/** @type {any} */ i) => i.dir[0] !== 0 || i.dir[1] !== 0);
+    return moves.length > 0 && s.authoritative.ackInput >= moves[moves.length - 1].seq;
+  });
+  const after = await page.evaluate(() => {
+    const s = /** @type {any} */ (window).ticksyncDemo.session;
+    return { auth: s.authoritative, log: s.inputLog, predicted: s.ownPosition(), corrections: s.predictor.corrections };
+  });
+  const applied = after.log.filter((/** @type {any} */ i) => i.seq > before.ackInput && i.seq <= after.auth.ackInput);
+  check(applied.length === after.auth.ackInput - before.ackInput, `${when}: the input log covers every applied input`);
+  let expected = { x: before.x, y: before.y };
+  for (const i of applied) expected = step(expected, i.dir, before.cfg);
+  const movesX = applied.filter((/** @type {any} */ i) => i.dir[0] !== 0).length;
+  const movesY = applied.filter((/** @type {any} */ i) => i.dir[1] !== 0).length;
+  log(
+    `${when}: moved from (${before.x}, ${before.y}) to (${after.auth.x}, ${after.auth.y}) with ${movesX} horizontal and ${movesY} vertical inputs; step says (${expected.x}, ${expected.y}); corrections so far ${after.corrections}`,
+  );
+  check(movesX >= 8 && movesY >= 4, `${when}: enough key-driven inputs (${movesX}, ${movesY})`);
+  check(after.auth.x === expected.x && after.auth.y === expected.y, `${when}: server position equals the step fold`);
+  check(after.auth.x !== before.x && after.auth.y !== before.y, `${when}: the player moved on both axes`);
+  check(
+    Math.abs(after.auth.x - before.x) === movesX * before.cfg.speedPerTick,
+    `${when}: horizontal distance = inputs x speed_per_tick`,
+  );
+  check(after.predicted.x === after.auth.x && after.predicted.y === after.auth.y, `${when}: prediction equals the server once idle`);
+}
+
 const started = Date.now();
 /** @param {string} msg */
 const log = (msg) => console.log(`[e2e ${((Date.now() - started) / 1000).toFixed(1)}s] ${msg}`);
@@ -137,41 +186,7 @@ try {
   // Move: hold keys, then check the server's position is exactly the `step` fold of
   // the inputs the page produced, and the prediction agrees with it.
   await page.locator("canvas").click();
-  const before = await page.evaluate(() => {
-    const s = /** @type {any} */ (window).ticksyncDemo.session;
-    return { ...s.authoritative, cfg: s.predictor.cfg };
-  });
-  const horizontal = before.x < before.cfg.worldMaxX / 2 ? "ArrowRight" : "ArrowLeft";
-  const vertical = before.y < before.cfg.worldMaxY / 2 ? "KeyS" : "KeyW";
-  await page.keyboard.down(horizontal);
-  await page.waitForTimeout(500);
-  await page.keyboard.up(horizontal);
-  await page.keyboard.down(vertical);
-  await page.waitForTimeout(300);
-  await page.keyboard.up(vertical);
-  await page.waitForFunction(() => {
-    const s = /** @type {any} */ (window).ticksyncDemo.session;
-    const moves = s.inputLog.filter((/** @type {any} */ i) => i.dir[0] !== 0 || i.dir[1] !== 0);
-    return moves.length > 0 && s.authoritative.ackInput >= moves[moves.length - 1].seq;
-  });
-  const after = await page.evaluate(() => {
-    const s = /** @type {any} */ (window).ticksyncDemo.session;
-    return { auth: s.authoritative, log: s.inputLog, predicted: s.ownPosition(), corrections: s.predictor.corrections };
-  });
-  const applied = after.log.filter((/** @type {any} */ i) => i.seq > before.ackInput && i.seq <= after.auth.ackInput);
-  check(applied.length === after.auth.ackInput - before.ackInput, "the input log covers every applied input");
-  let expected = { x: before.x, y: before.y };
-  for (const i of applied) expected = step(expected, i.dir, before.cfg);
-  const movesX = applied.filter((/** @type {any} */ i) => i.dir[0] !== 0).length;
-  const movesY = applied.filter((/** @type {any} */ i) => i.dir[1] !== 0).length;
-  log(
-    `moved from (${before.x}, ${before.y}) to (${after.auth.x}, ${after.auth.y}): ${movesX} horizontal and ${movesY} vertical inputs, step says (${expected.x}, ${expected.y}); corrections ${after.corrections}`,
-  );
-  check(movesX >= 8 && movesY >= 4, `enough key-driven inputs (${movesX}, ${movesY})`);
-  check(after.auth.x === expected.x && after.auth.y === expected.y, "server position equals the step fold");
-  check(after.auth.x !== before.x && after.auth.y !== before.y, "the player moved on both axes");
-  check(Math.abs(after.auth.x - before.x) === movesX * before.cfg.speedPerTick, "horizontal distance = inputs x speed_per_tick");
-  check(after.predicted.x === after.auth.x && after.predicted.y === after.auth.y, "prediction equals the server once idle");
+  await moveAndCheck(page, "before any drop");
 
   // HUD: every field filled in from live data.
   await page.waitForFunction(() => /** @type {any} */ (window).ticksyncDemo.snapshotRate > 0);
@@ -207,6 +222,8 @@ try {
   });
   log(`after a drop: ${JSON.stringify(resumed)}`);
   check(resumed.playerId === info.playerId && resumed.resumed, "the session was resumed as the same player");
+  // The resumed session's inputs continue at last_input_seq + 1 and are all applied.
+  await moveAndCheck(page, "after the resume");
 
   check(pageErrors.length === 0, `no page errors: ${pageErrors.join("; ")}`);
   log("ok");

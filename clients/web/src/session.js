@@ -86,7 +86,7 @@ export class Session {
     this.interp = new InterpolationBuffer(30, { delayMs: this.interpolationDelayMs });
     /** The own entity in the latest snapshot applied. @type {{ tick: number, ackInput: number, x: number, y: number } | null} */
     this.authoritative = null;
-    /** The most recent inputs produced, oldest first. @type {{ seq: number, dir: Dir }[]} */
+    /** The most recent inputs of this session, oldest first (the lost ones dropped on resume). @type {{ seq: number, dir: Dir }[]} */
     this.inputLog = [];
     this.stats = new SessionStats();
     /** @type {Uint8Array[]} */
@@ -184,6 +184,9 @@ export class Session {
     this.resumeToken = w.resumeToken;
     this.predictor.cfg = { speedPerTick: w.speedPerTick, worldMaxX: w.worldMaxX, worldMaxY: w.worldMaxY };
     this.predictor.reset(w.lastInputSeq);
+    // Inputs above last_input_seq were lost with the old connection, and their
+    // numbers are about to be reused.
+    this.inputLog = w.resumed ? this.inputLog.filter((i) => i.seq <= w.lastInputSeq) : [];
     this.world.invalidate();
     this.interp = new InterpolationBuffer(w.tickRate, { delayMs: this.interpolationDelayMs });
     this.authoritative = null;

@@ -198,6 +198,7 @@ test("resume: Hello carries the token, inputs continue after last_input_seq", ()
   s.update(clock.now + 1, [0, 127]);
   const input = s.takeOutgoing().map((b) => decodeClientMsg(b)).find((m) => m.type === "Input");
   assert.equal(input && input.type === "Input" && input.firstSeq, 5);
+  assert.deepEqual(s.inputLog.map((i) => i.seq), [1, 2, 3, 4, 5], "lost input 5 replaced by the new 5");
   assert.deepEqual(s.resumeToken, TOKEN_B);
 });
 
