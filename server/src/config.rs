@@ -37,6 +37,13 @@ pub struct Config {
     #[arg(long, env = "TICKSYNC_VIEW_RADIUS", default_value_t = 0.0)]
     pub view_radius: f64,
 
+    /// With a view radius: side of the interest cells, in world units. 0 gives
+    /// every client an exact circle around itself (one encode per client);
+    /// otherwise every client sees the circle around its cell's centre, and the
+    /// clients of one cell share their encoded snapshot. At most --view-radius.
+    #[arg(long, env = "TICKSYNC_VIEW_CELL", default_value_t = 0.0)]
+    pub view_cell: f64,
+
     /// Most players in the world (connected or within their resume grace).
     #[arg(long, env = "TICKSYNC_MAX_PLAYERS", default_value_t = 5000)]
     pub max_players: usize,
@@ -176,6 +183,15 @@ impl Config {
                 self.view_radius
             ));
         }
+        if !(self.view_cell.is_finite()
+            && self.view_cell >= 0.0
+            && (self.view_cell <= self.view_radius || self.view_radius == 0.0))
+        {
+            return Err(format!(
+                "--view-cell must be 0..=--view-radius ({}), got {}",
+                self.view_radius, self.view_cell
+            ));
+        }
         for (name, v) in [
             ("--max-players", self.max_players),
             ("--max-connections", self.max_connections),
@@ -251,6 +267,11 @@ impl Config {
     pub fn view_radius_fixed(&self) -> u32 {
         (self.view_radius * f64::from(FIXED_SCALE)).round() as u32
     }
+
+    /// The interest cell side in grid steps (0: exact per-client circles).
+    pub fn view_cell_fixed(&self) -> u32 {
+        (self.view_cell * f64::from(FIXED_SCALE)).round() as u32
+    }
 }
 
 #[cfg(test)]
@@ -275,6 +296,10 @@ mod tests {
         let c = Config::parse_from(["x", "--ping-interval", "20s"]);
         assert!(c.validate().unwrap_err().contains("--ping-interval"));
         assert!(Config::try_parse_from(["x", "--idle-timeout", "soon"]).is_err());
+        let c = Config::parse_from(["x", "--view-radius", "50", "--view-cell", "60"]);
+        assert!(c.validate().unwrap_err().contains("--view-cell"));
+        let c = Config::parse_from(["x", "--view-radius", "100", "--view-cell", "50"]);
+        assert_eq!((c.view_cell_fixed(), c.validate()), (800, Ok(())));
         assert!(Config::try_parse_from(["x", "--auth-secret", "short"]).is_err());
         assert!(Config::try_parse_from(["x", "--tls-cert", "c.pem"]).is_err());
         let c = Config::parse_from(["x", "--input-rate-limit", "0"]);

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use rustc_hash::FxHashMap;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
@@ -23,8 +23,7 @@ use ticksync_protocol::{
 
 use crate::metrics::{DisconnectReason, InputRejection};
 use crate::shared::{CloseCause, Closer, ConnId, Shared};
-use crate::sim::interest::carve;
-use crate::sim::{Grid, HeldView, JoinError, SimConfig, SnapshotPlanner, ViewEncoder, World};
+use crate::sim::{HeldView, JoinError, SimConfig, Views, World};
 
 /// Ticks of view history kept for delta baselines (one second at 30 Hz).
 const HISTORY_TICKS: usize = 32;
@@ -103,14 +102,7 @@ pub struct TickLoop {
     shared: Arc<Shared>,
     commands: mpsc::Receiver<Command>,
     world: World,
-    planner: SnapshotPlanner,
-    /// The interest grid, with a view radius (otherwise everyone sees everyone).
-    grid: Option<Grid>,
-    encoder: ViewEncoder,
-    /// Frames are carved out of shared chunks (see [`carve`]).
-    arena: BytesMut,
-    /// Reused buffer for a frame's bytes before carving.
-    frame_buf: Vec<u8>,
+    views: Views,
     clients: FxHashMap<PlayerId, Client>,
     stall_ticks: u32,
 }
@@ -127,19 +119,17 @@ impl TickLoop {
             resume_grace_ticks: c.ticks(c.resume_grace),
         });
         let stall_ticks = c.ticks(c.stall_timeout);
-        let grid = match c.view_radius_fixed() {
-            0 => None,
-            r => Some(Grid::new(r, world.config().movement.world_max)),
-        };
+        let views = Views::new(
+            c.view_radius_fixed(),
+            c.view_cell_fixed(),
+            world.config().movement.world_max,
+            HISTORY_TICKS,
+        );
         TickLoop {
             shared,
             commands,
             world,
-            planner: SnapshotPlanner::new(HISTORY_TICKS),
-            grid,
-            encoder: ViewEncoder::new(),
-            arena: BytesMut::new(),
-            frame_buf: Vec::new(),
+            views,
             clients: FxHashMap::default(),
             stall_ticks,
         }
@@ -335,13 +325,9 @@ impl TickLoop {
 
     fn send_snapshots(&mut self) {
         let tick = self.world.tick();
-        match &mut self.grid {
-            Some(grid) => grid.rebuild(self.world.view()),
-            None => self.planner.record(tick, self.world.view()),
-        }
+        self.views.begin_tick(tick, self.world.view());
         let m = &self.shared.metrics;
-        let before = self.planner.bodies_encoded();
-        let mut view_bodies = 0;
+        let before = self.views.bodies_encoded();
         for (id, client) in &mut self.clients {
             if client.out.capacity() == 0 {
                 // Full queue: skip this tick; the next snapshot is a delta against
@@ -359,45 +345,12 @@ impl TickLoop {
             }
             let player = self.world.player(*id);
             let ack = player.map(|p| p.last_applied).unwrap_or_default();
-            let (frame, full) = match &self.grid {
-                Some(grid) => {
-                    // Per-client view: encoded for this client alone, but from
-                    // buffers reused across clients and ticks.
-                    let center = player.map(|p| p.pos).unwrap_or_default();
-                    let frame = self.encoder.encode(
-                        grid,
-                        tick,
-                        center,
-                        &client.held,
-                        client.needs_full,
-                        ack,
-                        &mut self.arena,
-                    );
-                    view_bodies += 1;
-                    (frame, self.encoder.last_was_full())
-                }
-                None => {
-                    let baseline = if client.needs_full {
-                        None
-                    } else {
-                        client.held.tick
-                    };
-                    let body = self.planner.body(baseline);
-                    self.frame_buf.clear();
-                    codec::encode_snapshot_header(ack, &mut self.frame_buf);
-                    self.frame_buf.extend_from_slice(&body.bytes);
-                    (
-                        carve(&mut self.arena, &self.frame_buf),
-                        body.baseline.is_none(),
-                    )
-                }
-            };
+            let center = player.map(|p| p.pos).unwrap_or_default();
+            let (frame, full) = self
+                .views
+                .frame(center, &client.held, client.needs_full, ack);
             if client.out.try_send(frame).is_ok() {
-                if self.grid.is_some() {
-                    self.encoder.commit(tick, &mut client.held);
-                } else {
-                    client.held.tick = Some(tick);
-                }
+                self.views.commit(&mut client.held);
                 client.needs_full = false;
                 client.stalled_ticks = 0;
                 m.snapshots_sent.inc();
@@ -407,7 +360,7 @@ impl TickLoop {
             }
         }
         m.snapshot_bodies_encoded
-            .inc_by(self.planner.bodies_encoded() - before + view_bodies);
+            .inc_by(self.views.bodies_encoded() - before);
     }
 }
 

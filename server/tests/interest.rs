@@ -21,14 +21,37 @@ fn visible(all: &[EntityState], me: FixedPos, r: u32) -> Vec<EntityState> {
         .collect()
 }
 
+/// The centre of a client's view: itself with exact circles, else its cell's
+/// centre (the last row and column of cells absorb the world's remainder).
+fn view_center(me: FixedPos, cell: i32, world_max: i32) -> FixedPos {
+    if cell == 0 {
+        return me;
+    }
+    let c = |v: i32| (v / cell).min(world_max / cell) * cell + cell / 2;
+    FixedPos::new(c(me.0.x), c(me.0.y))
+}
+
 #[tokio::test]
 async fn clients_hold_only_the_players_within_the_view_radius() {
+    views_follow_the_radius(0.0).await;
+}
+
+#[tokio::test]
+async fn clients_of_a_cell_hold_the_players_around_its_centre() {
+    views_follow_the_radius(30.0).await;
+}
+
+async fn views_follow_the_radius(view_cell: f64) {
     let config = Config {
         world_size: 300.0,
         view_radius: 60.0,
+        view_cell,
         ..Config::for_tests()
     };
+    config.validate().expect("valid config");
     let radius = config.view_radius_fixed();
+    let cell = config.view_cell_fixed() as i32;
+    let world_max = config.movement().world_max.x;
     let server = support::start(config).await;
     let addr = server.local_addr();
     let mut clients = Vec::new();
@@ -47,9 +70,10 @@ async fn clients_hold_only_the_players_within_the_view_radius() {
             entered += usize::from(!applied.full) * applied.spawned;
             left += applied.removed;
             let me = world.get(*id).expect("the own player is always in view");
+            let eye = view_center(me, cell, world_max);
             for (other, pos) in world.iter() {
                 assert!(
-                    within(pos, me, radius),
+                    within(pos, eye, radius),
                     "{other:?} at {pos:?} is out of view"
                 );
             }
@@ -82,7 +106,8 @@ async fn clients_hold_only_the_players_within_the_view_radius() {
             }
         }
         let me = world.get(*id).expect("own player");
-        assert_eq!(world.to_sorted_vec(), visible(&all, me, radius));
+        let eye = view_center(me, cell, world_max);
+        assert_eq!(world.to_sorted_vec(), visible(&all, eye, radius));
     }
     server.shutdown().await;
 }

@@ -21,6 +21,13 @@ use ticksync_protocol::{EntityState, FixedPos, InputSeq, SnapshotBody, Tick, cod
 /// radius is tiny compared with the world (the query then spans more cells).
 const MAX_CELLS_PER_AXIS: i32 = 256;
 
+/// One indexed entity: its position and its index in the indexed (id-sorted) view.
+#[derive(Debug, Clone, Copy, Default)]
+struct Entry {
+    pos: IVec2,
+    slot: u32,
+}
+
 /// A uniform grid over `[0, world_max]` that indexes entities by cell.
 #[derive(Debug, Clone)]
 pub struct Grid {
@@ -30,9 +37,13 @@ pub struct Grid {
     rows: i32,
     /// `starts[c]..starts[c + 1]` is cell `c`'s range in `entries`.
     starts: Vec<u32>,
-    /// Entities grouped by cell (row-major), sorted by id within a cell.
-    entries: Vec<EntityState>,
-    /// Scratch: each entity's cell, then the scatter cursors.
+    /// Entities grouped by cell (row-major), in id order within a cell.
+    entries: Vec<Entry>,
+    /// The indexed view, sorted by id: `Entry::slot` points into it.
+    source: Vec<EntityState>,
+    /// Query scratch: one bit per slot, set for the entities in view.
+    bits: Vec<u64>,
+    /// Rebuild scratch: each entity's cell, then the scatter cursors.
     cell_of: Vec<u32>,
     cursor: Vec<u32>,
 }
@@ -48,7 +59,7 @@ impl Grid {
         Grid::with_cell(radius as u32, radius.max(min_cell) as u32, world_max)
     }
 
-    /// Like [`Grid::new`] with an explicit cell side (benches compare sizes).
+    /// Like [`Grid::new`] with an explicit cell side (see [`super::CellViews`]).
     pub fn with_cell(radius: u32, cell: u32, world_max: IVec2) -> Grid {
         let radius = radius.clamp(1, i32::MAX as u32 / 4) as i32;
         let cell = cell.clamp(1, i32::MAX as u32 / 4) as i32;
@@ -61,6 +72,8 @@ impl Grid {
             rows,
             starts: vec![0; (cols * rows) as usize + 1],
             entries: Vec::new(),
+            source: Vec::new(),
+            bits: Vec::new(),
             cell_of: Vec::new(),
             cursor: Vec::new(),
         }
@@ -88,9 +101,27 @@ impl Grid {
         )
     }
 
+    /// The index of the cell holding `pos` (row-major).
+    pub fn cell_index(&self, pos: FixedPos) -> u32 {
+        let (cx, cy) = self.cell_xy(pos);
+        (cy * self.cols + cx) as u32
+    }
+
+    /// The centre of cell `index` (as [`Grid::cell_index`] numbers them).
+    pub fn cell_center(&self, index: u32) -> FixedPos {
+        let (cx, cy) = (index as i32 % self.cols, index as i32 / self.cols);
+        FixedPos::new(
+            cx * self.cell + self.cell / 2,
+            cy * self.cell + self.cell / 2,
+        )
+    }
+
     /// Indexes `entities` (sorted by id), replacing the previous contents. Reuses
     /// its buffers, so a steady world rebuilds without allocating.
     pub fn rebuild(&mut self, entities: &[EntityState]) {
+        debug_assert!(snapshot::is_sorted_view(entities));
+        self.source.clear();
+        self.source.extend_from_slice(entities);
         self.starts.fill(0);
         self.cell_of.clear();
         for e in entities {
@@ -106,50 +137,67 @@ impl Grid {
         self.cursor
             .extend_from_slice(&self.starts[..self.starts.len() - 1]);
         self.entries.clear();
-        self.entries.resize(
-            entities.len(),
-            EntityState {
-                id: Default::default(),
-                pos: FixedPos::default(),
-            },
-        );
-        // Scattering in id order keeps every cell sorted by id.
-        for (e, &c) in entities.iter().zip(&self.cell_of) {
-            let slot = &mut self.cursor[c as usize];
-            self.entries[*slot as usize] = *e;
-            *slot += 1;
+        self.entries.resize(entities.len(), Entry::default());
+        // Scattering in id order keeps every cell in id order.
+        for (slot, (e, &c)) in entities.iter().zip(&self.cell_of).enumerate() {
+            let at = &mut self.cursor[c as usize];
+            self.entries[*at as usize] = Entry {
+                pos: e.pos.0,
+                slot: slot as u32,
+            };
+            *at += 1;
         }
     }
 
     /// The entities of cell (`cx`, `cy`), sorted by id.
-    pub fn cell(&self, cx: usize, cy: usize) -> &[EntityState] {
+    pub fn cell(&self, cx: usize, cy: usize) -> impl Iterator<Item = EntityState> + '_ {
         let c = cy * self.cols as usize + cx;
-        &self.entries[self.starts[c] as usize..self.starts[c + 1] as usize]
+        self.entries[self.starts[c] as usize..self.starts[c + 1] as usize]
+            .iter()
+            .map(|e| self.source[e.slot as usize])
     }
 
     /// Writes into `out` (cleared first) every entity within the radius of
     /// `center`, sorted by id.
-    pub fn view_into(&self, center: FixedPos, out: &mut Vec<EntityState>) {
+    pub fn view_into(&mut self, center: FixedPos, out: &mut Vec<EntityState>) {
         out.clear();
         let r = self.radius;
         let (x0, y0) = self.cell_xy(FixedPos(center.0 - IVec2::splat(r)));
         let (x1, y1) = self.cell_xy(FixedPos(center.0 + IVec2::splat(r)));
         let r2 = i64::from(r) * i64::from(r);
         let (px, py) = (i64::from(center.0.x), i64::from(center.0.y));
+        // Mark hits in a bitmap indexed by slot (id order), then read it in
+        // order: no sort, and no branch on the circle test (a third of the
+        // candidates hit, so a branch would mispredict often).
+        self.bits.clear();
+        self.bits.resize(self.source.len().div_ceil(64), 0);
+        let (mut lo, mut hi) = (usize::MAX, 0);
         for cy in y0..=y1 {
             let row = (cy * self.cols) as usize;
             let from = self.starts[row + x0 as usize] as usize;
             let to = self.starts[row + x1 as usize + 1] as usize;
             // Cells of one row are contiguous: one pass over the whole row span.
-            out.extend(self.entries[from..to].iter().filter(|e| {
-                let dx = i64::from(e.pos.0.x) - px;
-                let dy = i64::from(e.pos.0.y) - py;
-                dx * dx + dy * dy <= r2
-            }));
+            for e in &self.entries[from..to] {
+                let dx = i64::from(e.pos.x) - px;
+                let dy = i64::from(e.pos.y) - py;
+                let hit = u64::from(dx * dx + dy * dy <= r2);
+                let w = e.slot as usize >> 6;
+                self.bits[w] |= hit << (e.slot & 63);
+                lo = lo.min(w);
+                hi = hi.max(w);
+            }
         }
-        // A few sorted runs (one per cell); the stable sort merges runs rather than
-        // sorting from scratch, and small inputs use its stack scratch space.
-        out.sort_by_key(|e| e.id);
+        if lo > hi {
+            return;
+        }
+        for (w, &word) in self.bits[lo..=hi].iter().enumerate() {
+            let mut word = word;
+            let base = (lo + w) << 6;
+            while word != 0 {
+                out.push(self.source[base + word.trailing_zeros() as usize]);
+                word &= word - 1;
+            }
+        }
     }
 }
 
@@ -161,6 +209,9 @@ pub struct HeldView {
     pub tick: Option<Tick>,
     /// The entities held, sorted by id.
     pub entities: Vec<EntityState>,
+    /// With cell-quantized views ([`super::CellViews`]): the cell whose view the
+    /// client holds, part of the identity of its baseline.
+    pub cell: Option<u32>,
 }
 
 /// Builds per-client snapshot messages for views, reusing its buffers.
@@ -188,7 +239,7 @@ impl ViewEncoder {
     #[allow(clippy::too_many_arguments)]
     pub fn encode(
         &mut self,
-        grid: &Grid,
+        grid: &mut Grid,
         tick: Tick,
         center: FixedPos,
         held: &HeldView,
