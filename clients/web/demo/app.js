@@ -45,7 +45,15 @@ const demo = {
 function dropConnection(code = 4100) {
   if (ws) ws.close(code, "dropped on purpose");
 }
-Object.assign(demo, { dropConnection });
+/**
+ * Feeds `bytes` to the page as if the server had sent them (tests: a garbage
+ * message must make the page reconnect and resume).
+ * @param {number[]} bytes
+ */
+function injectMessage(bytes) {
+  if (ws && ws.onmessage) ws.onmessage(new MessageEvent("message", { data: Uint8Array.from(bytes).buffer }));
+}
+Object.assign(demo, { dropConnection, injectMessage });
 
 // ---- keyboard -------------------------------------------------------------
 
@@ -79,6 +87,13 @@ function currentDir() {
 
 // ---- connection -------------------------------------------------------------
 
+/**
+ * The close code for a protocol problem this side detected. PROTOCOL.md asks for
+ * 1002 (1003 for a text frame), but a browser may only send 1000 or 3000..=4999;
+ * any code but 1000/1001 keeps the session resumable, which is what we want.
+ */
+const CLIENT_PROTOCOL_ERROR = 4400;
+
 /** @type {WebSocket | null} */
 let ws = null;
 let attempt = 0;
@@ -94,7 +109,7 @@ function connect() {
   sock.onopen = () => {
     if (sock.protocol !== SUBPROTOCOL) {
       closingOurselves = true;
-      sock.close(1002, "subprotocol not selected");
+      sock.close(CLIENT_PROTOCOL_ERROR, "subprotocol not selected");
       return;
     }
     sock.send(session.open());
@@ -102,7 +117,7 @@ function connect() {
   sock.onmessage = (ev) => {
     if (!(ev.data instanceof ArrayBuffer)) {
       closingOurselves = true;
-      sock.close(1003, "binary frames only");
+      sock.close(CLIENT_PROTOCOL_ERROR, "binary frames only");
       return;
     }
     const event = session.receive(new Uint8Array(ev.data), performance.now());
@@ -112,7 +127,7 @@ function connect() {
     } else if (event.type === "protocolError") {
       console.warn("ticksync: undecodable message, reconnecting:", event.detail);
       closingOurselves = true;
-      sock.close(1002, "undecodable message");
+      sock.close(CLIENT_PROTOCOL_ERROR, "undecodable message");
     } else if (event.type === "error") {
       console.warn(`ticksync: server error ${event.code}: ${event.message}`);
     }

@@ -225,6 +225,20 @@ try {
   // The resumed session's inputs continue at last_input_seq + 1 and are all applied.
   await moveAndCheck(page, "after the resume");
 
+  // A message that does not decode (a truncated Snapshot): the page closes on its
+  // own, reconnects and resumes again.
+  await page.evaluate(() => /** @type {any} */ (window).ticksyncDemo.injectMessage([1, 0, 5]));
+  await page.waitForFunction(() => {
+    const d = /** @type {any} */ (window).ticksyncDemo;
+    return d.reconnects >= 2 && d.status === "connected" && d.session.world.valid;
+  });
+  const again = await page.evaluate(() => {
+    const s = /** @type {any} */ (window).ticksyncDemo.session;
+    return { playerId: s.welcome.playerId, resumed: s.welcome.resumed };
+  });
+  log(`after an undecodable message: ${JSON.stringify(again)}`);
+  check(again.playerId === info.playerId && again.resumed, "resumed after closing on a bad message");
+
   check(pageErrors.length === 0, `no page errors: ${pageErrors.join("; ")}`);
   log("ok");
 } catch (e) {

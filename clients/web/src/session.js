@@ -39,7 +39,8 @@ import { DecodeError } from "./wire.js";
  *   | { type: "error", code: number, message: string }
  *   | { type: "ignored", detail: string }
  *   | { type: "protocolError", detail: string }} SessionEvent
- *   What one received message did. On "protocolError" the shell closes with 1002
+ *   What one received message did. On "protocolError" the shell closes (1002; a
+ *   browser, which may only send 1000 or 3000..=4999, uses a code of 3000..=4999)
  *   and reconnects (resuming).
  *
  * @typedef {"resume" | "fresh" | "stop"} ReconnectPolicy
