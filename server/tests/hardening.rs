@@ -1,6 +1,7 @@
 //! Hardening features that need more than a raw WebSocket client: `wss://` with
-//! a generated certificate, and the `mint-token` subcommand of the binary whose
-//! tokens the server accepts.
+//! a generated certificate, the `mint-token` subcommand of the binary whose
+//! tokens the server accepts, and the per-connection WebSocket buffer sizes.
+//! (Attacks against a live server are in the root suite, tests/adversarial/.)
 
 mod support;
 
@@ -204,4 +205,14 @@ async fn minted_tokens_from_the_binary_are_accepted() {
     c.welcome().await;
     drop(c);
     server.shutdown().await;
+}
+
+#[test]
+fn per_connection_buffers_are_small_and_the_message_limit_is_the_configs() {
+    let c = ticksync_server::net::ws_config(Config::default().max_message_size);
+    // tungstenite's defaults (128 KiB read buffer) cost ~1 GB at 10k sockets.
+    assert!(c.read_buffer_size <= 8 * 1024, "{}", c.read_buffer_size);
+    assert!(c.write_buffer_size <= 16 * 1024, "{}", c.write_buffer_size);
+    assert_eq!(c.max_message_size, Some(1024));
+    assert_eq!(c.max_frame_size, Some(1024));
 }
