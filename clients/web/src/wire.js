@@ -132,14 +132,39 @@ export class Reader {
     throw new DecodeError("Invalid", `${what}: varint marker 0x${first.toString(16)} in a u${width} field`);
   }
 
+  /**
+   * A varint of at most 32 bits as a number, without going through bigint (the
+   * hot path: snapshots are mostly u32 and i32 fields).
+   * @param {16 | 32} width
+   * @param {string} what
+   * @returns {number}
+   */
+  varintNum(width, what) {
+    const first = this.u8(what);
+    if (first < 0xfb) return first;
+    if (first === 0xfb) {
+      this.need(2, what);
+      const v = this.view.getUint16(this.pos, true);
+      this.pos += 2;
+      return v;
+    }
+    if (first === 0xfc && width === 32) {
+      this.need(4, what);
+      const v = this.view.getUint32(this.pos, true);
+      this.pos += 4;
+      return v;
+    }
+    throw new DecodeError("Invalid", `${what}: varint marker 0x${first.toString(16)} in a u${width} field`);
+  }
+
   /** @param {string} what */
   u16(what) {
-    return Number(this.varintBig(16, what));
+    return this.varintNum(16, what);
   }
 
   /** @param {string} what */
   u32(what) {
-    return Number(this.varintBig(32, what));
+    return this.varintNum(32, what);
   }
 
   /** @param {string} what */
@@ -155,7 +180,9 @@ export class Reader {
    * @param {number} [max]
    */
   length(what, minEntryBytes, max) {
-    const n = this.u64(what);
+    // Only a 0xFD length can exceed 2^32; it is read as a bigint and is then
+    // always over every limit and over the bytes left.
+    const n = this.bytes[this.pos] === 0xfd ? this.u64(what) : BigInt(this.varintNum(32, what));
     if (max !== undefined && n > BigInt(max)) {
       throw new DecodeError("LimitExceeded", `${what}: ${n} > ${max}`);
     }
