@@ -2,14 +2,14 @@
 
 use std::time::Duration;
 
-use ticksync_protocol::ClientMsg;
 use ticksync_protocol::messages::close;
+use ticksync_protocol::{ClientMsg, ClientWorld};
 use ticksync_server::Config;
 use ticksync_server::metrics::{DisconnectReason, Refusal};
 
 use super::common::attack::{self, Witnesses};
 use super::common::raw::{Ended, RawClient};
-use super::common::{WAIT, eventually};
+use super::common::{WAIT, eventually, within};
 use super::{ATTACKER, assert_up, disconnects, start, stop};
 
 #[tokio::test]
@@ -145,13 +145,7 @@ async fn a_client_that_never_reads_is_cut_off_without_slowing_anyone() {
     let addr = server.local_addr();
     // Parked players (dropped connections in their resume grace) make every full
     // snapshot about a kilobyte, so the staller's socket buffers fill quickly.
-    let mut parking = tokio::task::JoinSet::new();
-    for i in 0..150 {
-        parking.spawn(async move { drop(RawClient::join(addr, &format!("parked-{i}")).await) });
-    }
-    while let Some(r) = parking.join_next().await {
-        r.expect("a parked player joined");
-    }
+    attack::park_players(addr, 150).await;
     let w = Witnesses::start(&server, 3).await;
     let mark = w.mark().await;
     let ticks_before = server.metrics().ticks.get();
@@ -186,6 +180,76 @@ async fn a_client_that_never_reads_is_cut_off_without_slowing_anyone() {
         ticks >= elapsed * 30.0 * 0.7,
         "{ticks} ticks in {elapsed:.1} s"
     );
+    assert_up(&server).await;
+    w.assert_healthy_since(&mark).await;
+    w.finish().await;
+    stop(server).await;
+}
+
+#[tokio::test]
+async fn a_client_that_stops_reading_briefly_gets_a_delta_spanning_the_skipped_ticks() {
+    let server = start(Config {
+        stall_timeout: Duration::from_secs(5),
+        send_buffer: 4 * 1024,
+        max_connections_per_ip: 10_000,
+        ..Config::for_tests()
+    })
+    .await;
+    let addr = server.local_addr();
+    // Movers make each tick's delta a few hundred bytes.
+    let movers = attack::spawn_movers(addr, 80).await;
+    let w = Witnesses::start(&server, 3).await;
+    let mark = w.mark().await;
+
+    let s = attack::tcp_from(ATTACKER, addr, Some(2048)).await;
+    let mut c = RawClient {
+        ws: attack::upgrade(s, addr).await.expect("upgrade"),
+    };
+    c.send(&super::hello(Some("slow"), None)).await;
+    c.welcome().await;
+    let mut world = ClientWorld::new();
+    world
+        .apply(&c.snapshot().await.body)
+        .expect("first snapshot");
+    // Stop reading until the server has had to skip ticks for us (well within
+    // the stall timeout), then read everything: each snapshot must apply to
+    // exactly what we hold (checksums verified), and the one after the skipped
+    // ticks is a delta spanning them.
+    eventually(
+        WAIT,
+        "the server to skip ticks for the slow reader",
+        || async { server.metrics().snapshots_skipped.get() >= 15 },
+    )
+    .await;
+    let mut read = 0;
+    loop {
+        let snap = c.snapshot().await;
+        read += 1;
+        assert!(read < 2_000, "no delta spanned the skipped ticks");
+        if let Err(e) = world.apply(&snap.body) {
+            panic!("snapshot of tick {} does not apply: {e}", snap.body.tick.0);
+        }
+        assert!(snap.body.baseline.is_some(), "no full snapshot was needed");
+        if snap
+            .body
+            .baseline
+            .is_some_and(|b| snap.body.tick.0 - b.0 > 1)
+        {
+            break;
+        }
+    }
+    for _ in 0..30 {
+        let snap = c.snapshot().await;
+        world.apply(&snap.body).expect("deltas keep applying");
+    }
+    assert!(server.metrics().snapshots_skipped.get() > 0);
+    assert_eq!(
+        server
+            .metrics()
+            .disconnects(DisconnectReason::slow_consumer),
+        0
+    );
+    drop((c, movers));
     assert_up(&server).await;
     w.assert_healthy_since(&mark).await;
     w.finish().await;

@@ -18,6 +18,7 @@ use ticksync_bot::{BotHandle, BotOptions};
 use ticksync_protocol::{ClientMsg, Hello, PROTOCOL_VERSION, SUBPROTOCOL, codec};
 use ticksync_server::Server;
 
+use super::raw::RawClient;
 use super::{WAIT, assert_clean_end, bot_options, close_all, views, within};
 
 /// Well-behaved bots playing beside the attackers.
@@ -200,4 +201,44 @@ pub async fn slowloris(addr: SocketAddr, every: Duration) -> Duration {
         start.elapsed()
     })
     .await
+}
+
+/// Joins `n` players and drops their connections at once: they stay in the world,
+/// standing still, for the server's resume grace. Makes full snapshots big (about
+/// 7 bytes per player) without any client to keep alive.
+pub async fn park_players(addr: SocketAddr, n: usize) {
+    let mut parking = tokio::task::JoinSet::new();
+    for i in 0..n {
+        parking.spawn(async move { drop(RawClient::join(addr, &format!("parked-{i}")).await) });
+    }
+    while let Some(r) = parking.join_next().await {
+        r.expect("a parked player joined");
+    }
+}
+
+/// Starts `n` players that keep moving (8 ticks right, 8 ticks left, ...) and
+/// read and discard their snapshots, so every tick's delta carries about 3 bytes
+/// per mover. They stop when the returned set is dropped.
+pub async fn spawn_movers(addr: SocketAddr, n: usize) -> tokio::task::JoinSet<()> {
+    use futures_util::StreamExt;
+    use ticksync_protocol::{InputSeq, MoveDir};
+
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..n {
+        let (mut c, _) = RawClient::join(addr, &format!("mover-{i}")).await;
+        set.spawn(async move {
+            let mut seq = 1u32;
+            for round in 0u32.. {
+                let x = if round % 2 == 0 { 127 } else { -127 };
+                let msg = super::raw::input_msg(InputSeq(seq), &[MoveDir::new(x, 0); 8]);
+                seq += 8;
+                if c.try_send_raw(codec::encode_client(&msg)).await.is_err() {
+                    return;
+                }
+                let until = tokio::time::Instant::now() + Duration::from_millis(260);
+                while let Ok(Some(Ok(_))) = tokio::time::timeout_at(until, c.ws.next()).await {}
+            }
+        });
+    }
+    set
 }
