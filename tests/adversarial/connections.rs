@@ -9,7 +9,7 @@ use ticksync_server::metrics::{DisconnectReason, Refusal};
 
 use super::common::attack::{self, Witnesses};
 use super::common::raw::{Ended, RawClient};
-use super::common::{WAIT, eventually, within};
+use super::common::{WAIT, eventually};
 use super::{ATTACKER, assert_up, disconnects, start, stop};
 
 #[tokio::test]
