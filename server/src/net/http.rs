@@ -4,6 +4,8 @@
 //! Only what a game server needs: one request per connection (`Connection: close`),
 //! a bounded head (slowloris gets the handshake timeout, a huge head gets 431).
 
+use std::time::Duration;
+
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
@@ -11,6 +13,20 @@ use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 pub const MAX_HEAD_LEN: usize = 8 * 1024;
 
 const MAX_HEADERS: usize = 32;
+
+/// Longest time an answer may take to write: a client that requests `/metrics`
+/// and never reads cannot hold its task longer.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+
+async fn bounded(
+    limit: Duration,
+    write: impl Future<Output = std::io::Result<()>>,
+) -> std::io::Result<()> {
+    match tokio::time::timeout(limit, write).await {
+        Ok(r) => r,
+        Err(_) => Err(std::io::ErrorKind::TimedOut.into()),
+    }
+}
 
 /// The parts of a request head the server looks at.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -104,8 +120,27 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<(RequestHead, usize)>, HeadError>
 }
 
 /// Writes a complete response with a body and `Connection: close`, then shuts
-/// the stream's write side down.
+/// the stream's write side down; gives up after [`WRITE_TIMEOUT`].
 pub async fn respond<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    status: u16,
+    content_type: &str,
+    body: &[u8],
+    extra_headers: &[(&str, &str)],
+) -> std::io::Result<()> {
+    respond_within(
+        WRITE_TIMEOUT,
+        stream,
+        status,
+        content_type,
+        body,
+        extra_headers,
+    )
+    .await
+}
+
+async fn respond_within<S: AsyncWrite + Unpin>(
+    limit: Duration,
     stream: &mut S,
     status: u16,
     content_type: &str,
@@ -121,15 +156,19 @@ pub async fn respond<S: AsyncWrite + Unpin>(
         head.push_str(&format!("{name}: {value}\r\n"));
     }
     head.push_str("\r\n");
-    stream.write_all(head.as_bytes()).await?;
-    stream.write_all(body).await?;
-    stream.flush().await?;
-    // The response ends the connection: a FIN, and with TLS a close_notify first,
-    // so clients can tell a complete answer from a cut one.
-    stream.shutdown().await
+    bounded(limit, async {
+        stream.write_all(head.as_bytes()).await?;
+        stream.write_all(body).await?;
+        stream.flush().await?;
+        // The response ends the connection: a FIN, and with TLS a close_notify
+        // first, so clients can tell a complete answer from a cut one.
+        stream.shutdown().await
+    })
+    .await
 }
 
-/// Writes the `101 Switching Protocols` answer to a valid upgrade request.
+/// Writes the `101 Switching Protocols` answer to a valid upgrade request; gives
+/// up after [`WRITE_TIMEOUT`].
 pub async fn accept_upgrade<S: AsyncWrite + Unpin>(
     stream: &mut S,
     ws_key: &str,
@@ -139,8 +178,11 @@ pub async fn accept_upgrade<S: AsyncWrite + Unpin>(
         "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\nSec-WebSocket-Protocol: {protocol}\r\n\r\n",
         derive_accept_key(ws_key.as_bytes())
     );
-    stream.write_all(head.as_bytes()).await?;
-    stream.flush().await
+    bounded(WRITE_TIMEOUT, async {
+        stream.write_all(head.as_bytes()).await?;
+        stream.flush().await
+    })
+    .await
 }
 
 fn reason_phrase(status: u16) -> &'static str {
@@ -178,6 +220,16 @@ mod tests {
     fn partial_and_garbage_heads() {
         assert!(parse_head(b"GET / HTTP/1.1\r\nHost").unwrap().is_none());
         assert!(parse_head(b"\x00\x01garbage\r\n\r\n").is_err());
+    }
+
+    #[tokio::test]
+    async fn an_answer_nobody_reads_is_abandoned() {
+        // A duplex pipe with a 64-byte buffer that is never read.
+        let (mut server, _client) = tokio::io::duplex(64);
+        let body = vec![b'x'; 4096];
+        let limit = Duration::from_millis(50);
+        let r = respond_within(limit, &mut server, 200, "text/plain", &body, &[]).await;
+        assert_eq!(r.unwrap_err().kind(), std::io::ErrorKind::TimedOut);
     }
 
     #[tokio::test]
