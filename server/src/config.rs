@@ -44,6 +44,13 @@ pub struct Config {
     #[arg(long, env = "TICKSYNC_VIEW_CELL", default_value_t = 0.0)]
     pub view_cell: f64,
 
+    /// Nice value for the tick thread (-20..=19; lower runs first). The tick has
+    /// a 1/tick-rate deadline while network threads only have throughput, so by
+    /// default it preempts them. Needs CAP_SYS_NICE below 0; without it the
+    /// thread keeps the process's priority and a warning is logged.
+    #[arg(long, env = "TICKSYNC_TICK_NICE", default_value_t = -10, allow_negative_numbers = true)]
+    pub tick_nice: i32,
+
     /// Most players in the world (connected or within their resume grace).
     #[arg(long, env = "TICKSYNC_MAX_PLAYERS", default_value_t = 5000)]
     pub max_players: usize,
@@ -190,6 +197,12 @@ impl Config {
             return Err(format!(
                 "--view-cell must be 0..=--view-radius ({}), got {}",
                 self.view_radius, self.view_cell
+            ));
+        }
+        if !(-20..=19).contains(&self.tick_nice) {
+            return Err(format!(
+                "--tick-nice must be -20..=19, got {}",
+                self.tick_nice
             ));
         }
         for (name, v) in [

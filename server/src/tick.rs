@@ -328,37 +328,43 @@ impl TickLoop {
         self.views.begin_tick(tick, self.world.view());
         let m = &self.shared.metrics;
         let before = self.views.bodies_encoded();
+        let (mut sent, mut full_sent) = (0, 0);
         for (id, client) in &mut self.clients {
-            if client.out.capacity() == 0 {
-                // Full queue: skip this tick; the next snapshot is a delta against
-                // what the client really has.
-                m.snapshots_skipped.inc();
-                client.stalled_ticks += 1;
-                if client.stalled_ticks == self.stall_ticks {
-                    client.closer.close(CloseCause {
-                        code: close::SLOW_CONSUMER,
-                        reason: "not reading snapshots",
-                        metric: DisconnectReason::slow_consumer,
-                    });
+            // One semaphore operation reserves the slot before any encoding.
+            let permit = match client.out.try_reserve() {
+                Ok(permit) => permit,
+                Err(mpsc::error::TrySendError::Closed(())) => continue,
+                Err(mpsc::error::TrySendError::Full(())) => {
+                    // Full queue: skip this tick; the next snapshot is a delta against
+                    // what the client really has.
+                    m.snapshots_skipped.inc();
+                    client.stalled_ticks += 1;
+                    if client.stalled_ticks == self.stall_ticks {
+                        client.closer.close(CloseCause {
+                            code: close::SLOW_CONSUMER,
+                            reason: "not reading snapshots",
+                            metric: DisconnectReason::slow_consumer,
+                        });
+                    }
+                    continue;
                 }
-                continue;
-            }
+            };
             let player = self.world.player(*id);
             let ack = player.map(|p| p.last_applied).unwrap_or_default();
             let center = player.map(|p| p.pos).unwrap_or_default();
             let (frame, full) = self
                 .views
                 .frame(center, &client.held, client.needs_full, ack);
-            if client.out.try_send(frame).is_ok() {
-                self.views.commit(&mut client.held);
-                client.needs_full = false;
-                client.stalled_ticks = 0;
-                m.snapshots_sent.inc();
-                if full {
-                    m.snapshots_full.inc();
-                }
-            }
+            permit.send(frame);
+            self.views.commit(&mut client.held);
+            client.needs_full = false;
+            client.stalled_ticks = 0;
+            sent += 1;
+            full_sent += u64::from(full);
         }
+        // Counted once per tick: these atomics are shared with the scrapers.
+        m.snapshots_sent.inc_by(sent);
+        m.snapshots_full.inc_by(full_sent);
         m.snapshot_bodies_encoded
             .inc_by(self.views.bodies_encoded() - before);
     }
@@ -372,5 +378,35 @@ pub fn spawn(
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     std::thread::Builder::new()
         .name("ticksync-tick".into())
-        .spawn(move || TickLoop::new(shared, commands).run(stop))
+        .spawn(move || {
+            set_thread_nice(shared.config.tick_nice);
+            TickLoop::new(shared, commands).run(stop)
+        })
+}
+
+/// Gives the calling thread the nice value `nice` (Linux: per thread).
+fn set_thread_nice(nice: i32) {
+    if nice == 0 {
+        return;
+    }
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: gettid and setpriority take plain integers and touch no memory
+        // of ours; on Linux PRIO_PROCESS with a thread id applies to that thread.
+        let rc = unsafe {
+            let tid = libc::gettid();
+            libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, nice)
+        };
+        if rc == 0 {
+            info!(nice, "tick thread priority raised");
+        } else {
+            warn!(
+                nice,
+                error = %std::io::Error::last_os_error(),
+                "cannot change the tick thread's priority; it keeps the process's"
+            );
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    debug!(nice, "thread priorities are only set on Linux");
 }
