@@ -1,10 +1,10 @@
-//! Join tokens, a reconnect storm, and the graceful drain.
+//! Join tokens, resume tokens, a reconnect storm, and the graceful drain.
 
 use std::time::Duration;
 
 use ticksync_bot::Backoff;
-use ticksync_protocol::ErrorCode;
 use ticksync_protocol::messages::close;
+use ticksync_protocol::{ClientMsg, ErrorCode, ErrorMsg, Hello, PROTOCOL_VERSION, ResumeToken};
 use ticksync_server::Config;
 use ticksync_server::auth::{self, AuthSecret};
 use ticksync_server::metrics::DisconnectReason;
@@ -150,4 +150,51 @@ async fn drain_answers_503_then_closes_everyone_with_1001() {
     for (i, o) in common::close_all(w.bots).await.iter().enumerate() {
         assert_eq!(o.counters.desyncs, 0, "witness #{i}");
     }
+}
+
+#[tokio::test]
+async fn guessed_and_expired_resume_tokens_are_refused() {
+    let server = start(Config {
+        resume_grace: Duration::from_millis(300),
+        ..Config::for_tests()
+    })
+    .await;
+    let addr = server.local_addr();
+    let w = Witnesses::start(&server, 2).await;
+    let mark = w.mark().await;
+    let resume = |token: [u8; 16]| {
+        ClientMsg::Hello(Hello {
+            version: PROTOCOL_VERSION,
+            resume_token: Some(ResumeToken(token)),
+            ..Hello::default()
+        })
+    };
+    let refused = |end: (Ended, Option<ErrorMsg>)| {
+        assert_eq!(end.0, Ended::Closed(Some(close::POLICY_VIOLATION)));
+        assert_eq!(end.1.map(|e| e.code), Some(ErrorCode::ResumeFailed));
+    };
+    // Guessing: tokens are 128 random bits.
+    for guess in [[0u8; 16], [0xff; 16], *b"0123456789abcdef"] {
+        let mut c = RawClient::connect(addr).await;
+        c.send(&resume(guess)).await;
+        refused(c.until_closed().await);
+    }
+    // Expired: the player's resume grace ran out before it came back.
+    let (c, welcome) = RawClient::join(addr, "gone").await;
+    drop(c);
+    eventually(WAIT, "the dropped player to be removed", || async {
+        server
+            .world()
+            .await
+            .is_some_and(|(_, e)| e.iter().all(|e| e.id != welcome.player_id))
+    })
+    .await;
+    let mut c = RawClient::connect(addr).await;
+    c.send(&resume(welcome.resume_token.0)).await;
+    refused(c.until_closed().await);
+    disconnects(&server, DisconnectReason::resume_failed, 4).await;
+    assert_up(&server).await;
+    w.assert_healthy_since(&mark).await;
+    w.finish().await;
+    stop(server).await;
 }
