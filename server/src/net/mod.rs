@@ -123,13 +123,17 @@ async fn serve_connection(
     } else {
         None
     };
-    shared.connections.insert(
-        id,
-        ConnEntry {
-            peer,
-            closer: closer.clone(),
-        },
-    );
+    // A connection accepted while draining only ever gets a 503 or a health
+    // answer: it is not registered, so the drain does not wait for it.
+    if !shared.is_draining() {
+        shared.connections.insert(
+            id,
+            ConnEntry {
+                peer,
+                closer: closer.clone(),
+            },
+        );
+    }
     let _registered = Registered {
         shared: &shared,
         id,
