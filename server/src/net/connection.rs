@@ -107,19 +107,25 @@ fn rate_limited() -> Ending {
     .with_error(ErrorCode::RateLimited, "too many messages")
 }
 
-/// Applies the rate limit to a received message that would be handled: `None`
-/// to handle it, `Some(None)` to drop it (counted), `Some(Some(end))` for a flood.
-fn throttle(
-    received: &Received,
-    limiter: &mut RateLimiter,
-    shared: &Shared,
-) -> Option<Option<Ending>> {
+/// What the rate limit says about one received message.
+enum Throttle {
+    /// Handle it.
+    Pass,
+    /// Drop it (counted).
+    Drop,
+    /// A flood: end the session.
+    Close(Ending),
+}
+
+/// Applies the rate limit to a received message that would be handled (data
+/// messages and control frames; endings pass).
+fn throttle(received: &Received, limiter: &mut RateLimiter, shared: &Shared) -> Throttle {
     if !matches!(received, Received::Msg(_) | Received::Ignore) {
-        return None;
+        return Throttle::Pass;
     }
     let verdict = limiter.check(std::time::Instant::now());
     if verdict == Verdict::Allow {
-        return None;
+        return Throttle::Pass;
     }
     shared.metrics.messages_rate_limited.inc();
     if let Received::Msg(ClientMsg::Input(input)) = received {
@@ -129,9 +135,9 @@ fn throttle(
     }
     if verdict == Verdict::Abuse {
         info!("closing a flooding connection");
-        return Some(Some(rate_limited()));
+        return Throttle::Close(rate_limited());
     }
-    Some(None)
+    Throttle::Drop
 }
 
 /// Maps a read error to an ending.
@@ -360,9 +366,9 @@ where
         };
         let received = classify(msg, shared);
         match throttle(&received, limiter, shared) {
-            None => {}
-            Some(None) => continue,
-            Some(Some(end)) => return Err(end),
+            Throttle::Pass => {}
+            Throttle::Drop => continue,
+            Throttle::Close(end) => return Err(end),
         }
         match received {
             Received::Ignore => continue,
@@ -453,9 +459,9 @@ where
         };
         let received = classify(msg, shared);
         match throttle(&received, &mut limiter, shared) {
-            None => {}
-            Some(None) => continue,
-            Some(Some(end)) => return end,
+            Throttle::Pass => {}
+            Throttle::Drop => continue,
+            Throttle::Close(end) => return end,
         }
         let msg = match received {
             Received::Msg(m) => m,
