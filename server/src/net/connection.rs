@@ -1,224 +1,36 @@
-//! One WebSocket session: the `Hello` handshake, then a reader (this task) and a
-//! writer task that drains the connection's bounded outbound queue.
+//! One WebSocket session: the `Hello` handshake (with the join token check),
+//! then a reader (this task) and a writer task (`net/writer.rs`) that drains
+//! the connection's bounded outbound queue.
 //!
-//! Every way a session can end maps to one [`CloseCause`] here: a close code, a
-//! reason and a metric label, and where the protocol says so an `Error` message
-//! first (docs/PROTOCOL.md, "Errors and close codes").
+//! How each received message is judged, and how every way a session can end maps
+//! to one close code, reason, metric label and `Error` message, is in
+//! `net/inbound.rs`.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::stream::SplitStream;
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, timeout, timeout_at};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError};
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tracing::{debug, info};
-
-use super::limits::{RateLimiter, Verdict};
-use crate::auth;
 
 use ticksync_protocol::messages::close;
 use ticksync_protocol::{
-    ClientMsg, ErrorCode, ErrorMsg, Hello, PROTOCOL_VERSION, PlayerId, ResumeToken, ServerMsg,
-    codec,
+    ClientMsg, ErrorCode, Hello, PROTOCOL_VERSION, PlayerId, ResumeToken, ServerMsg, codec,
 };
 
+use super::inbound::{Ending, Received, Throttle, classify, throttle, unexpected};
+use super::limits::RateLimiter;
+use super::writer::{CLOSE_FLUSH_TIMEOUT, close_frame, write_loop};
+use crate::auth;
 use crate::metrics::{DisconnectReason, InputRejection};
-use crate::shared::{CloseCause, Closer, ConnId, Shared};
+use crate::shared::{Closer, ConnId, Shared};
 use crate::tick::Command;
-
-/// Time the writer gets to flush queued frames and the close frame at the end.
-const CLOSE_FLUSH_TIMEOUT: Duration = Duration::from_secs(1);
-
-/// Frames written before one flush.
-const MAX_BATCH: usize = 16;
-
-/// How a session ends.
-struct Ending {
-    cause: CloseCause,
-    /// Sent (best effort) before the close frame.
-    error: Option<ErrorMsg>,
-    /// Leave at once instead of keeping the player for the resume grace.
-    clean: bool,
-}
-
-impl Ending {
-    fn new(code: u16, reason: &'static str, metric: DisconnectReason) -> Ending {
-        Ending {
-            cause: CloseCause {
-                code,
-                reason,
-                metric,
-            },
-            error: None,
-            clean: false,
-        }
-    }
-
-    fn with_error(mut self, code: ErrorCode, message: impl Into<String>) -> Ending {
-        self.error = Some(ErrorMsg {
-            code,
-            message: message.into(),
-        });
-        self
-    }
-
-    fn from_cause(cause: CloseCause) -> Ending {
-        Ending {
-            cause,
-            error: None,
-            clean: false,
-        }
-    }
-}
-
-fn protocol_error(e: &codec::DecodeError) -> Ending {
-    Ending::new(
-        close::PROTOCOL_ERROR,
-        "malformed message",
-        DisconnectReason::protocol_error,
-    )
-    .with_error(ErrorCode::Malformed, e.to_string())
-}
-
-fn unexpected(what: &str) -> Ending {
-    Ending::new(
-        close::PROTOCOL_ERROR,
-        "unexpected message",
-        DisconnectReason::protocol_error,
-    )
-    .with_error(ErrorCode::UnexpectedMessage, what.to_string())
-}
-
-fn rate_limited() -> Ending {
-    Ending::new(
-        close::POLICY_VIOLATION,
-        "rate limit exceeded",
-        DisconnectReason::rate_limited,
-    )
-    .with_error(ErrorCode::RateLimited, "too many messages")
-}
-
-/// What the rate limit says about one received message.
-enum Throttle {
-    /// Handle it.
-    Pass,
-    /// Drop it (counted).
-    Drop,
-    /// A flood: end the session.
-    Close(Ending),
-}
-
-/// Applies the rate limit to a received message that would be handled (data
-/// messages and control frames; endings pass).
-fn throttle(received: &Received, limiter: &mut RateLimiter, shared: &Shared) -> Throttle {
-    if !matches!(received, Received::Msg(_) | Received::Ignore) {
-        return Throttle::Pass;
-    }
-    let verdict = limiter.check(std::time::Instant::now());
-    if verdict == Verdict::Allow {
-        return Throttle::Pass;
-    }
-    shared.metrics.messages_rate_limited.inc();
-    if let Received::Msg(ClientMsg::Input(input)) = received {
-        shared
-            .metrics
-            .input_rejected(InputRejection::rate_limited, input.dirs.len() as u64);
-    }
-    if verdict == Verdict::Abuse {
-        info!("closing a flooding connection");
-        return Throttle::Close(rate_limited());
-    }
-    Throttle::Drop
-}
-
-/// Maps a read error to an ending.
-fn read_error(e: WsError) -> Ending {
-    match e {
-        WsError::Capacity(CapacityError::MessageTooLong { size, max_size }) => Ending::new(
-            close::MESSAGE_TOO_BIG,
-            "message too big",
-            DisconnectReason::too_big,
-        )
-        .with_error(
-            ErrorCode::Malformed,
-            format!("message of {size} bytes exceeds the {max_size}-byte limit"),
-        ),
-        WsError::Protocol(p) => {
-            debug!(error = %p, "websocket protocol error");
-            Ending::new(
-                close::PROTOCOL_ERROR,
-                "websocket protocol error",
-                DisconnectReason::protocol_error,
-            )
-        }
-        WsError::Utf8(_) => Ending::new(
-            close::UNSUPPORTED_DATA,
-            "text frames are not supported",
-            DisconnectReason::text_frame,
-        ),
-        other => {
-            debug!(error = %other, "connection lost");
-            Ending::new(
-                close::GOING_AWAY,
-                "connection lost",
-                DisconnectReason::connection_lost,
-            )
-        }
-    }
-}
-
-/// What one received WebSocket message means for the session.
-enum Received {
-    Msg(ClientMsg),
-    /// A `Hello` of another protocol version whose layout this version cannot read.
-    ForeignHello(u16),
-    Ignore,
-    End(Ending),
-}
-
-fn classify(msg: Result<Message, WsError>, shared: &Shared) -> Received {
-    let msg = match msg {
-        Ok(m) => m,
-        Err(e) => return Received::End(read_error(e)),
-    };
-    match msg {
-        Message::Binary(b) => {
-            shared.metrics.messages_received.inc();
-            shared.metrics.bytes_received.inc_by(b.len() as u64);
-            match codec::decode_client(&b) {
-                Ok(m) => Received::Msg(m),
-                Err(e) => match codec::hello_version(&b) {
-                    Some(v) if v != PROTOCOL_VERSION => Received::ForeignHello(v),
-                    _ => Received::End(protocol_error(&e)),
-                },
-            }
-        }
-        Message::Text(_) => Received::End(
-            Ending::new(
-                close::UNSUPPORTED_DATA,
-                "text frames are not supported",
-                DisconnectReason::text_frame,
-            )
-            .with_error(ErrorCode::Malformed, "the protocol uses binary frames only"),
-        ),
-        Message::Close(frame) => {
-            let code = frame.as_ref().map(|f| u16::from(f.code));
-            let mut end = Ending::new(close::NORMAL, "bye", DisconnectReason::client_closed);
-            end.clean = matches!(code, Some(close::NORMAL) | Some(close::GOING_AWAY));
-            Received::End(end)
-        }
-        Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => Received::Ignore,
-    }
-}
 
 /// Runs a session on an upgraded connection until it ends.
 pub async fn run<S>(
@@ -415,13 +227,6 @@ where
     );
 }
 
-fn close_frame(cause: CloseCause) -> CloseFrame {
-    CloseFrame {
-        code: CloseCode::from(cause.code),
-        reason: cause.reason.into(),
-    }
-}
-
 async fn read_loop<S>(
     stream: &mut SplitStream<WebSocketStream<S>>,
     shared: &Shared,
@@ -500,84 +305,4 @@ where
             ClientMsg::Hello(_) => return unexpected("Hello was already received"),
         }
     }
-}
-
-type Sink<S> = SplitSink<WebSocketStream<S>, Message>;
-
-async fn write_loop<S>(
-    mut sink: Sink<S>,
-    mut rx: mpsc::Receiver<Bytes>,
-    closer: Closer,
-    shared: Arc<Shared>,
-) where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
-    let mut ping = tokio::time::interval(shared.config.ping_interval);
-    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    ping.tick().await;
-    loop {
-        tokio::select! {
-            biased;
-            cause = closer.closed() => {
-                let _ = timeout(CLOSE_FLUSH_TIMEOUT, async {
-                    while let Ok(frame) = rx.try_recv() {
-                        shared.metrics.bytes_sent.inc_by(frame.len() as u64);
-                        sink.feed(Message::Binary(frame)).await?;
-                    }
-                    sink.send(Message::Close(Some(close_frame(cause)))).await
-                }).await;
-                return;
-            }
-            frame = rx.recv() => {
-                let Some(frame) = frame else { return };
-                let sent = tokio::select! {
-                    r = send_batch(&mut sink, frame, &mut rx, &shared) => r,
-                    _ = closer.closed() => return,
-                };
-                if sent.is_err() {
-                    closer.close(CloseCause {
-                        code: close::GOING_AWAY,
-                        reason: "connection lost",
-                        metric: DisconnectReason::connection_lost,
-                    });
-                    return;
-                }
-            }
-            _ = ping.tick() => {
-                let r = tokio::select! {
-                    r = sink.send(Message::Ping(Bytes::new())) => r,
-                    _ = closer.closed() => return,
-                };
-                if r.is_err() {
-                    return;
-                }
-            }
-        }
-    }
-}
-
-/// Writes `first` and whatever else is queued, then flushes once.
-async fn send_batch<S>(
-    sink: &mut Sink<S>,
-    first: Bytes,
-    rx: &mut mpsc::Receiver<Bytes>,
-    shared: &Shared,
-) -> Result<(), WsError>
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
-    let mut bytes = first.len();
-    sink.feed(Message::Binary(first)).await?;
-    for _ in 1..MAX_BATCH {
-        match rx.try_recv() {
-            Ok(frame) => {
-                bytes += frame.len();
-                sink.feed(Message::Binary(frame)).await?;
-            }
-            Err(_) => break,
-        }
-    }
-    sink.flush().await?;
-    shared.metrics.bytes_sent.inc_by(bytes as u64);
-    Ok(())
 }

@@ -4,9 +4,11 @@
 
 pub mod connection;
 pub mod http;
+mod inbound;
 pub mod limits;
 pub mod tls;
 pub mod web;
+mod writer;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
