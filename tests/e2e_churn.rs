@@ -121,7 +121,7 @@ async fn joiners_and_leavers_appear_and_vanish_for_everyone_within_a_tick() {
 }
 
 /// Every leaver is gone from the server's world soon after its close, and from
-/// every bot's world from the tick after that on.
+/// every bot's world from that very tick on.
 fn check_leaves(history: &History, log: &ViewLog, leaves: &[Leave]) {
     for l in leaves {
         let gone = history
@@ -138,7 +138,7 @@ fn check_leaves(history: &History, log: &ViewLog, leaves: &[Leave]) {
             l.id.0
         );
         for s in &log.samples {
-            if s.tick > gone {
+            if s.tick >= gone {
                 assert!(
                     !s.entities.iter().any(|e| e.id == l.id),
                     "bot {:?} still sees leaver {} at tick {} (gone at {})",
@@ -153,8 +153,8 @@ fn check_leaves(history: &History, log: &ViewLog, leaves: &[Leave]) {
 }
 
 /// Every joiner is in every bot's world from the tick after its `Welcome` on (for
-/// bots, whose `Welcome` tick the test does not see: from the tick after the
-/// first record of the server's world that holds it).
+/// bots, whose `Welcome` tick the test does not see: from the first record of
+/// the server's world that holds it).
 fn check_joins(history: &History, log: &ViewLog, joins: &[(PlayerId, Option<Tick>)]) {
     for &(id, welcome) in joins {
         let seen = history
@@ -162,9 +162,9 @@ fn check_joins(history: &History, log: &ViewLog, joins: &[(PlayerId, Option<Tick
             .unwrap_or_else(|| panic!("joiner {} never in the server's world", id.0));
         let from = match welcome {
             Some(w) => {
-                // Recorded at W + 1, or at W when the join came first in that drain.
+                // The Welcome carries the tick before the join's first snapshot.
                 assert!(
-                    seen == w || seen == w.next(),
+                    seen == w.next(),
                     "joiner {} first recorded at tick {}, Welcome tick {}",
                     id.0,
                     seen.0,
@@ -172,7 +172,7 @@ fn check_joins(history: &History, log: &ViewLog, joins: &[(PlayerId, Option<Tick
                 );
                 w.next()
             }
-            None => seen.next(),
+            None => seen,
         };
         let left = history
             .first_tick(id, false, seen)

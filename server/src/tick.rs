@@ -105,6 +105,9 @@ pub struct TickLoop {
     views: Views,
     clients: FxHashMap<PlayerId, Client>,
     stall_ticks: u32,
+    /// `Inspect` requests, answered once the tick's snapshots are out so the
+    /// answer is exactly the state those snapshots describe.
+    inspections: Vec<oneshot::Sender<(Tick, Vec<EntityState>)>>,
 }
 
 impl TickLoop {
@@ -132,6 +135,7 @@ impl TickLoop {
             views,
             clients: FxHashMap::default(),
             stall_ticks,
+            inspections: Vec::new(),
         }
     }
 
@@ -184,6 +188,9 @@ impl TickLoop {
             self.clients.remove(&id);
         }
         self.send_snapshots();
+        for reply in self.inspections.drain(..) {
+            let _ = reply.send((self.world.tick(), self.world.view().to_vec()));
+        }
         let m = &self.shared.metrics;
         m.inputs_applied.inc_by(applied);
         m.ticks.inc();
@@ -240,9 +247,7 @@ impl TickLoop {
                     self.world.disconnect(player, clean);
                 }
             }
-            Command::Inspect { reply } => {
-                let _ = reply.send((self.world.tick(), self.world.view().to_vec()));
-            }
+            Command::Inspect { reply } => self.inspections.push(reply),
         }
     }
 

@@ -3,14 +3,10 @@
 //! tick t is exactly the server's world at tick t — while players move, join and
 //! leave — instead of comparing only once everything stands still.
 //!
-//! How exact a record is: `Server::world()` answers between two ticks, while the
-//! tick thread drains its commands. Inputs only queue there (positions change
-//! only in the tick's advance), so a record's positions are exactly those of its
-//! tick. Joins and leaves handled earlier in the same drain, however, are already
-//! visible although they reach clients only in the next tick's snapshot. A
-//! record of tick t may therefore differ in membership from the snapshot of tick t
-//! by players that joined or left "at" t + 1; [`History::check`] allows exactly
-//! that difference and nothing else.
+//! How exact a record is: `Server::world()` is answered right after the tick's
+//! snapshots are enqueued, so a record of tick t is exactly the state the
+//! snapshots of tick t describe, membership and positions alike, and
+//! [`History::check`] allows no difference at all.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -96,19 +92,15 @@ impl History {
             .map(|(&t, _)| Tick(t))
     }
 
-    /// Compares a bot's world at `tick` with the server's (see the module doc for
-    /// the one membership difference allowed).
+    /// Compares a bot's world at `tick` with the server's world of that tick.
     pub fn check(&self, tick: Tick, entities: &[EntityState]) -> Verdict {
         let Some(server) = self.get(tick) else {
             return Verdict::Unrecorded;
         };
-        let prev = tick.0.checked_sub(1).and_then(|t| self.get(Tick(t)));
-        let mut unsure = false;
         let (mut i, mut j) = (0, 0);
         loop {
-            let (bot, srv) = (entities.get(i), server.get(j));
-            let (id, in_bot) = match (bot, srv) {
-                (None, None) => break,
+            match (entities.get(i), server.get(j)) {
+                (None, None) => return Verdict::Equal,
                 (Some(b), Some(s)) if b.id == s.id => {
                     if b.pos != s.pos {
                         return Verdict::Differs(format!(
@@ -118,42 +110,21 @@ impl History {
                     }
                     i += 1;
                     j += 1;
-                    continue;
                 }
-                (Some(b), Some(s)) if b.id < s.id => (b.id, true),
-                (Some(b), None) => (b.id, true),
-                (_, Some(s)) => (s.id, false),
-            };
-            if in_bot {
-                i += 1;
-            } else {
-                j += 1;
-            }
-            // Allowed only if the player joined or left in the drain of tick + 1,
-            // i.e. the bot's membership is the server's of the tick before.
-            match prev {
-                None => unsure = true,
-                Some(p) if has(p, id) == in_bot => {}
-                Some(_) => {
-                    let (bot_says, srv_says) = if in_bot {
-                        ("has", "lacks")
-                    } else {
-                        ("lacks", "has")
-                    };
+                (Some(b), s) if s.is_none_or(|s| b.id < s.id) => {
                     return Verdict::Differs(format!(
-                        "tick {}: the bot's world {bot_says} player {}, the server's {srv_says} it (at ticks {} and {})",
-                        tick.0,
-                        id.0,
-                        tick.0.wrapping_sub(1),
-                        tick.0
+                        "tick {}: the bot's world has player {}, the server's lacks it",
+                        tick.0, b.id.0
                     ));
                 }
+                (_, Some(s)) => {
+                    return Verdict::Differs(format!(
+                        "tick {}: the bot's world lacks player {}, the server's has it",
+                        tick.0, s.id.0
+                    ));
+                }
+                (Some(_), None) => unreachable!("covered by the arm above"),
             }
-        }
-        if unsure {
-            Verdict::Unrecorded
-        } else {
-            Verdict::Equal
         }
     }
 }
