@@ -251,22 +251,6 @@ impl ViewEncoder {
         self.encode_view(tick, held, full, ack, arena)
     }
 
-    /// Like [`ViewEncoder::encode`] with no interest management: the view is
-    /// `view` itself (sorted by id).
-    pub fn encode_all(
-        &mut self,
-        view: &[EntityState],
-        tick: Tick,
-        held: &HeldView,
-        full: bool,
-        ack: InputSeq,
-        arena: &mut BytesMut,
-    ) -> Bytes {
-        self.view.clear();
-        self.view.extend_from_slice(view);
-        self.encode_view(tick, held, full, ack, arena)
-    }
-
     fn encode_view(
         &mut self,
         tick: Tick,
