@@ -59,12 +59,25 @@ impl Grid {
         Grid::with_cell(radius as u32, radius.max(min_cell) as u32, world_max)
     }
 
-    /// Like [`Grid::new`] with an explicit cell side (see [`super::CellViews`]).
+    /// The smallest cell side [`Grid::with_cell`] accepts for this world: it
+    /// keeps the grid within 1,024 cells per axis.
+    pub fn min_cell_side(world_max: IVec2) -> u32 {
+        let span = world_max.x.max(world_max.y).max(0) + 1;
+        let cap = MAX_CELLS_PER_AXIS * 4;
+        ((span + cap - 1) / cap) as u32
+    }
+
+    /// Like [`Grid::new`] with an explicit cell side (see [`super::CellViews`]),
+    /// raised to [`Grid::min_cell_side`] if smaller.
     pub fn with_cell(radius: u32, cell: u32, world_max: IVec2) -> Grid {
         let radius = radius.clamp(1, i32::MAX as u32 / 4) as i32;
-        let cell = cell.clamp(1, i32::MAX as u32 / 4) as i32;
-        let cols = (world_max.x.max(0) / cell + 1).min(MAX_CELLS_PER_AXIS * 4);
-        let rows = (world_max.y.max(0) / cell + 1).min(MAX_CELLS_PER_AXIS * 4);
+        let cell = cell
+            .max(Grid::min_cell_side(world_max))
+            .clamp(1, i32::MAX as u32 / 4) as i32;
+        // Every position maps to its own cell: cell centres stay near the
+        // positions they stand for.
+        let cols = world_max.x.max(0) / cell + 1;
+        let rows = world_max.y.max(0) / cell + 1;
         Grid {
             radius,
             cell,

@@ -110,6 +110,12 @@ fn a_tiny_radius_does_not_explode_the_grid() {
     let grid = Grid::new(1, IVec2::splat(1 << 28));
     assert!(grid.cells() <= 256 * 256);
     assert!(grid.cell_side() >= (1 << 28) / 256);
+    let grid = Grid::with_cell(1, 1, IVec2::splat(1 << 28));
+    assert!(grid.cells() <= 1_025 * 1_025);
+    // The last cell's centre is still near the world's far corner.
+    let far = FixedPos::new(1 << 28, 1 << 28);
+    let c = grid.cell_center(grid.cell_index(far));
+    assert!((far.0 - c.0).abs().max_element() <= grid.cell_side() as i32);
 }
 
 fn decode(frame: &Bytes) -> ticksync_protocol::Snapshot {
