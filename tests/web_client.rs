@@ -170,6 +170,15 @@ async fn demo_page_plays_in_chromium() {
     .await
     .expect("browser task");
     assert_success("browser e2e (node e2e/browser.mjs)", &out);
+    // Every input the page sent was new to the server: none numbered for an old
+    // session (e.g. sent after a reconnect but before the new Welcome).
+    assert_eq!(
+        server
+            .metrics()
+            .inputs_rejected(ticksync_server::metrics::InputRejection::stale),
+        0,
+        "inputs dropped as stale"
+    );
     let png = std::fs::read(&shot).expect("the screenshot was saved");
     assert!(
         png.starts_with(b"\x89PNG") && png.len() > 10_000,

@@ -82,6 +82,9 @@ export class Session {
     this.resumeToken = null;
     /** Whether the transport is open. */
     this.connected = false;
+    /** Whether the open transport has its `Welcome` yet (nothing but `Hello` and
+     * `Ping` may be sent before it: inputs would be numbered for the old session). */
+    this.welcomed = false;
     this.world = new ClientWorld();
     this.predictor = new Predictor({ speedPerTick: 0, worldMaxX: 0, worldMaxY: 0 });
     this.interp = new InterpolationBuffer(30, { delayMs: this.interpolationDelayMs });
@@ -113,6 +116,7 @@ export class Session {
    */
   open() {
     this.connected = true;
+    this.welcomed = false;
     this.outgoing = [];
     this.unsent = [];
     this.nextInputAt = null;
@@ -182,6 +186,7 @@ export class Session {
    */
   onWelcome(w) {
     this.welcome = w;
+    this.welcomed = true;
     this.resumeToken = w.resumeToken;
     this.predictor.cfg = { speedPerTick: w.speedPerTick, worldMaxX: w.worldMaxX, worldMaxY: w.worldMaxY };
     this.predictor.reset(w.lastInputSeq);
@@ -202,7 +207,7 @@ export class Session {
    * @returns {SessionEvent}
    */
   onSnapshot(snap, nowMs) {
-    if (!this.welcome) return { type: "protocolError", detail: "Snapshot before Welcome" };
+    if (!this.welcome || !this.welcomed) return { type: "protocolError", detail: "Snapshot before Welcome" };
     this.stats.snapshots++;
     const wasValid = this.world.valid;
     const res = this.world.apply(snap);
@@ -235,7 +240,7 @@ export class Session {
    * @param {Dir} dir
    */
   update(nowMs, dir) {
-    if (!this.connected || !this.welcome) return;
+    if (!this.connected || !this.welcome || !this.welcomed) return;
     if (this.lastPingAt === null || nowMs - this.lastPingAt >= this.pingIntervalMs) {
       this.lastPingAt = nowMs;
       this.outgoing.push(encodeClientMsg({ type: "Ping", clientTimeUs: BigInt(Math.round(nowMs * 1000)) }));

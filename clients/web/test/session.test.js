@@ -202,6 +202,32 @@ test("resume: Hello carries the token, inputs continue after last_input_seq", ()
   assert.deepEqual(s.resumeToken, TOKEN_B);
 });
 
+test("after a reconnect, no input is sent before the new Welcome", () => {
+  const s = new Session({ sendEveryTicks: 1 });
+  s.open();
+  s.receive(welcome(), 0);
+  const srv = new FakeServer();
+  const clock = { now: 0 };
+  s.receive(srv.advance(), 0);
+  run(s, srv, clock, 5, [127, 0]);
+  s.closed(1006);
+  s.open();
+  // The page keeps calling update() while the new Welcome is on its way (a busy
+  // server): inputs numbered for the old session would be dropped as stale once
+  // the Welcome renumbers from last_input_seq + 1.
+  for (let t = 1; t <= 5; t++) s.update(clock.now + t * 40, [127, 0]);
+  assert.deepEqual(
+    s.takeOutgoing().map((b) => decodeClientMsg(b).type).filter((t) => t === "Input"),
+    [],
+  );
+  s.receive(welcome({ resumed: true, resumeToken: TOKEN_B, lastInputSeq: 5 }), clock.now + 200);
+  srv.sentMe = null;
+  s.receive(srv.advance(), clock.now + 200);
+  s.update(clock.now + 201, [127, 0]);
+  const input = s.takeOutgoing().map((b) => decodeClientMsg(b)).find((m) => m.type === "Input");
+  assert.equal(input && input.type === "Input" && input.firstSeq, 6);
+});
+
 test("close codes: no resume after 1008/1002 from the server, stop on 4003; ResumeFailed drops the token", () => {
   const s = new Session();
   s.open();
