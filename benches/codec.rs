@@ -13,6 +13,9 @@
 
 use std::hint::black_box;
 
+mod common;
+
+use common::Rng;
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use glam::Vec2;
 use ticksync_protocol::{
@@ -21,19 +24,6 @@ use ticksync_protocol::{
 };
 
 const SIZES: [u32; 3] = [100, 1_000, 5_000];
-
-/// SplitMix64, so the worlds are the same on every run.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-}
 
 /// One tick of a world of `n` players: the view before and after, and the
 /// snapshots a server would send for it.

@@ -13,24 +13,14 @@
 
 use std::hint::black_box;
 
+mod common;
+
+use common::Rng;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use ticksync_protocol::{
     EntityState, FIXED_SCALE, Input, InputSeq, MoveConfig, MoveDir, PlayerId, ResumeToken, Tick,
 };
 use ticksync_server::sim::{Grid, HeldView, SimConfig, Views, World};
-
-/// SplitMix64, so the worlds are the same on every run.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-}
 
 /// A world of `n` players walking like bots, one input per player per tick.
 struct Walkers {

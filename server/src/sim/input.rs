@@ -94,10 +94,11 @@ impl InputQueue {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn input(first: u32, dirs: &[(i8, i8)]) -> Input {
+    /// An input batch starting at `first` (shared with the world's tests).
+    pub(crate) fn input(first: u32, dirs: &[(i8, i8)]) -> Input {
         Input {
             ack_tick: None,
             first_seq: InputSeq(first),

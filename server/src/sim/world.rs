@@ -264,6 +264,7 @@ fn spawn_point(id: PlayerId, cfg: &MoveConfig) -> FixedPos {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sim::input::tests::input;
     use ticksync_protocol::MoveDir;
 
     fn cfg() -> SimConfig {
@@ -278,14 +279,6 @@ mod tests {
 
     fn token(n: u8) -> ResumeToken {
         ResumeToken([n; 16])
-    }
-
-    fn input(first: u32, dirs: &[(i8, i8)]) -> Input {
-        Input {
-            ack_tick: None,
-            first_seq: InputSeq(first),
-            dirs: dirs.iter().map(|&(x, y)| MoveDir::new(x, y)).collect(),
-        }
     }
 
     #[test]
