@@ -1,7 +1,7 @@
 //! The server's configuration: one clap struct, every flag also settable as a
 //! `TICKSYNC_*` environment variable, validated before anything starts.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -63,6 +63,17 @@ pub struct Config {
     /// the upgrade. Players behind one NAT share an address: keep it generous.
     #[arg(long, env = "TICKSYNC_MAX_CONNECTIONS_PER_IP", default_value_t = 64)]
     pub max_connections_per_ip: usize,
+
+    /// Addresses the per-IP limit does not apply to (comma-separated). By default
+    /// the machine itself: a local load test or a TLS-terminating proxy on the same
+    /// host would otherwise be capped at --max-connections-per-ip players. Pass an
+    /// empty value to limit every address.
+    #[arg(
+        long,
+        env = "TICKSYNC_IP_LIMIT_EXEMPT",
+        default_value = "127.0.0.1,::1"
+    )]
+    pub ip_limit_exempt: IpList,
 
     /// Messages per second a connection may send (token bucket refill); beyond
     /// it messages are dropped and counted.
@@ -140,6 +151,30 @@ pub struct Config {
     /// Write logs as JSON lines instead of human-readable text.
     #[arg(long, env = "TICKSYNC_LOG_JSON", default_value_t = false)]
     pub log_json: bool,
+}
+
+/// A comma-separated list of IP addresses; the empty string is the empty list.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct IpList(pub Vec<IpAddr>);
+
+impl IpList {
+    /// Whether `ip` (IPv4-mapped IPv6 counts as IPv4) is in the list.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        self.0.contains(&ip.to_canonical())
+    }
+}
+
+impl std::str::FromStr for IpList {
+    type Err = std::net::AddrParseError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        s.split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(str::parse)
+            .collect::<Result<_, _>>()
+            .map(IpList)
+    }
 }
 
 impl Default for Config {
@@ -290,6 +325,23 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ip_limit_exemptions_parse() {
+        let c = Config::default();
+        assert!(c.ip_limit_exempt.contains("127.0.0.1".parse().unwrap()));
+        assert!(
+            c.ip_limit_exempt
+                .contains("::ffff:127.0.0.1".parse().unwrap())
+        );
+        assert!(c.ip_limit_exempt.contains("::1".parse().unwrap()));
+        assert!(!c.ip_limit_exempt.contains("127.0.0.2".parse().unwrap()));
+        let c = Config::parse_from(["x", "--ip-limit-exempt="]);
+        assert_eq!(c.ip_limit_exempt, IpList::default());
+        let c = Config::parse_from(["x", "--ip-limit-exempt", "10.0.0.5, 2001:db8::1"]);
+        assert!(c.ip_limit_exempt.contains("2001:db8::1".parse().unwrap()));
+        assert!(Config::try_parse_from(["x", "--ip-limit-exempt", "nope"]).is_err());
+    }
 
     #[test]
     fn defaults_are_valid() {

@@ -120,7 +120,9 @@ async fn serve_connection(
     let closer = Closer::default();
     let refusal = if shared.connections.len() >= shared.config.max_connections {
         Some(Refusal::server_full)
-    } else if from_ip > shared.config.max_connections_per_ip {
+    } else if from_ip > shared.config.max_connections_per_ip
+        && !shared.config.ip_limit_exempt.contains(peer.ip())
+    {
         Some(Refusal::per_ip_limit)
     } else {
         None
