@@ -261,23 +261,22 @@ impl TickLoop {
         closer: Closer,
     ) -> Result<PlayerId, (ErrorMsg, CloseCause)> {
         let joined = self.world.join(name, token, resume).map_err(|e| {
-            let (code, cause) = match e {
+            let (code, reason, metric) = match e {
                 JoinError::ServerFull => (
                     ErrorCode::ServerFull,
-                    CloseCause {
-                        code: close::TRY_AGAIN_LATER,
-                        reason: "server full",
-                        metric: DisconnectReason::server_full,
-                    },
+                    "server full",
+                    DisconnectReason::server_full,
                 ),
                 JoinError::ResumeFailed => (
                     ErrorCode::ResumeFailed,
-                    CloseCause {
-                        code: close::POLICY_VIOLATION,
-                        reason: "resume failed",
-                        metric: DisconnectReason::resume_failed,
-                    },
+                    "resume failed",
+                    DisconnectReason::resume_failed,
                 ),
+            };
+            let cause = CloseCause {
+                code: code.close_code(),
+                reason,
+                metric,
             };
             (
                 ErrorMsg {

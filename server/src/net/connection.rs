@@ -57,12 +57,12 @@ pub async fn run<S>(
         Ok(name) => name,
         Err(e) => {
             info!(error = %e, "join refused");
-            let end = Ending::new(
-                close::POLICY_VIOLATION,
+            let end = Ending::error(
+                ErrorCode::AuthFailed,
                 "authentication failed",
                 DisconnectReason::auth_failed,
-            )
-            .with_error(ErrorCode::AuthFailed, e.to_string());
+                e.to_string(),
+            );
             return close_direct(ws, &shared, end).await;
         }
     };
@@ -79,12 +79,12 @@ pub async fn run<S>(
         reply: reply_tx,
     };
     let shutting_down = || {
-        Ending::new(
-            close::GOING_AWAY,
+        Ending::error(
+            ErrorCode::ShuttingDown,
             "server shutting down",
             DisconnectReason::shutdown,
+            "server shutting down",
         )
-        .with_error(ErrorCode::ShuttingDown, "server shutting down")
     };
     if shared.commands.send(join).await.is_err() {
         return close_direct(ws, &shared, shutting_down()).await;
@@ -188,13 +188,10 @@ where
             Received::Msg(ClientMsg::Hello(h)) if h.version == PROTOCOL_VERSION => return Ok(h),
             Received::Msg(ClientMsg::Hello(Hello { version, .. }))
             | Received::ForeignHello(version) => {
-                return Err(Ending::new(
-                    close::POLICY_VIOLATION,
+                return Err(Ending::error(
+                    ErrorCode::VersionMismatch,
                     "protocol version mismatch",
                     DisconnectReason::version_mismatch,
-                )
-                .with_error(
-                    ErrorCode::VersionMismatch,
                     format!(
                         "server speaks protocol version {PROTOCOL_VERSION}, client sent version {version}"
                     ),

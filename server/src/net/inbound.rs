@@ -38,6 +38,17 @@ impl Ending {
         }
     }
 
+    /// An ending announced by `Error { code, message }`, closed with the close code
+    /// the protocol pairs with that error code (`ErrorCode::close_code`).
+    pub(super) fn error(
+        code: ErrorCode,
+        reason: &'static str,
+        metric: DisconnectReason,
+        message: impl Into<String>,
+    ) -> Ending {
+        Ending::new(code.close_code(), reason, metric).with_error(code, message)
+    }
+
     /// Sends `Error { code, message }` before the close.
     pub(super) fn with_error(mut self, code: ErrorCode, message: impl Into<String>) -> Ending {
         self.error = Some(ErrorMsg {
@@ -59,32 +70,32 @@ impl Ending {
 
 /// An undecodable message.
 pub(super) fn protocol_error(e: &codec::DecodeError) -> Ending {
-    Ending::new(
-        close::PROTOCOL_ERROR,
+    Ending::error(
+        ErrorCode::Malformed,
         "malformed message",
         DisconnectReason::protocol_error,
+        e.to_string(),
     )
-    .with_error(ErrorCode::Malformed, e.to_string())
 }
 
 /// A valid message at the wrong time.
 pub(super) fn unexpected(what: &str) -> Ending {
-    Ending::new(
-        close::PROTOCOL_ERROR,
+    Ending::error(
+        ErrorCode::UnexpectedMessage,
         "unexpected message",
         DisconnectReason::protocol_error,
+        what,
     )
-    .with_error(ErrorCode::UnexpectedMessage, what.to_string())
 }
 
 /// A flood beyond the rate limit.
 fn rate_limited() -> Ending {
-    Ending::new(
-        close::POLICY_VIOLATION,
+    Ending::error(
+        ErrorCode::RateLimited,
         "rate limit exceeded",
         DisconnectReason::rate_limited,
+        "too many messages",
     )
-    .with_error(ErrorCode::RateLimited, "too many messages")
 }
 
 /// What the rate limit says about one received message.
