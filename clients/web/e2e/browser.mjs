@@ -149,32 +149,41 @@ try {
   // remotePositions(t); sampled every 5 ms (whatever the frame rate of this
   // headless browser), a walking player advances in small steps between the
   // snapshot positions instead of jumping a whole tick's move per snapshot.
-  await page.waitForTimeout(300);
-  const motion = await page.evaluate(() => {
-    const s = /** @type {any} */ (window).ticksyncDemo.session;
-    const t0 = performance.now();
-    /** @type {Map<number, {x: number, y: number}>[]} */
-    const samples = [];
-    for (let i = 0; i <= 12; i++) samples.push(s.remotePositions(t0 + 5 * i));
-    /** @type {Record<number, {moves: number, maxStep: number}>} */
-    const byId = {};
-    for (const id of samples[0].keys()) {
-      let moves = 0;
-      let maxStep = 0;
-      for (let i = 1; i < samples.length; i++) {
-        const p = samples[i].get(id);
-        const q = samples[i - 1].get(id);
-        if (!p || !q) continue;
-        const d = Math.hypot(p.x - q.x, p.y - q.y);
-        if (d > 0) moves++;
-        maxStep = Math.max(maxStep, d);
+  // A busy machine can stall the page long enough that the buffer holds its last
+  // frame for a moment (no motion in the window): sample again, a bounded number
+  // of times; one window must show every bot drawn and a smooth walker.
+  /** @type {Record<number, {moves: number, maxStep: number}>} */
+  let motion = {};
+  /** @type {{moves: number, maxStep: number}[]} */
+  let smooth = [];
+  for (let attempt = 1; attempt <= 10 && smooth.length === 0; attempt++) {
+    await page.waitForTimeout(300);
+    motion = await page.evaluate(() => {
+      const s = /** @type {any} */ (window).ticksyncDemo.session;
+      const t0 = performance.now();
+      /** @type {Map<number, {x: number, y: number}>[]} */
+      const samples = [];
+      for (let i = 0; i <= 12; i++) samples.push(s.remotePositions(t0 + 5 * i));
+      /** @type {Record<number, {moves: number, maxStep: number}>} */
+      const byId = {};
+      for (const id of samples[0].keys()) {
+        let moves = 0;
+        let maxStep = 0;
+        for (let i = 1; i < samples.length; i++) {
+          const p = samples[i].get(id);
+          const q = samples[i - 1].get(id);
+          if (!p || !q) continue;
+          const d = Math.hypot(p.x - q.x, p.y - q.y);
+          if (d > 0) moves++;
+          maxStep = Math.max(maxStep, d);
+        }
+        byId[id] = { moves, maxStep };
       }
-      byId[id] = { moves, maxStep };
-    }
-    return byId;
-  });
-  log(`remote motion over 60 ms in 5 ms samples: ${JSON.stringify(motion)}`);
-  const smooth = Object.values(motion).filter((m) => m.moves >= 8 && m.maxStep < info.speed / 2);
+      return byId;
+    });
+    log(`remote motion over 60 ms in 5 ms samples (try ${attempt}): ${JSON.stringify(motion)}`);
+    smooth = Object.values(motion).filter((m) => m.moves >= 8 && m.maxStep < info.speed / 2);
+  }
   check(Object.keys(motion).length >= bots, "every bot is drawn");
   check(smooth.length >= 1, "a walking player moves smoothly between snapshots");
 
