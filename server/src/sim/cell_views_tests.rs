@@ -1,35 +1,16 @@
 //! Tests of cell-quantized shared views.
 
 use super::*;
+use crate::sim::interest::tests::{brute, e};
 use crate::sim::{SimConfig, World};
 use glam::IVec2;
-use ticksync_protocol::{
-    ClientWorld, Input, MoveConfig, MoveDir, PlayerId, ResumeToken, ServerMsg,
-};
-
-fn e(id: u32, x: i32, y: i32) -> EntityState {
-    EntityState {
-        id: PlayerId(id),
-        pos: FixedPos::new(x, y),
-    }
-}
+use ticksync_protocol::{ClientWorld, Input, MoveConfig, MoveDir, ResumeToken, ServerMsg};
 
 fn decode(frame: &Bytes) -> ticksync_protocol::Snapshot {
     match codec::decode_server(frame) {
         Ok(ServerMsg::Snapshot(s)) => s,
         other => panic!("not a snapshot: {other:?}"),
     }
-}
-
-fn within(all: &[EntityState], c: FixedPos, r: u32) -> Vec<EntityState> {
-    let r2 = i64::from(r).pow(2);
-    all.iter()
-        .filter(|e| {
-            let d = (e.pos.0 - c.0).as_i64vec2();
-            d.x * d.x + d.y * d.y <= r2
-        })
-        .copied()
-        .collect()
 }
 
 #[test]
@@ -110,15 +91,12 @@ fn clients_in_one_cell_with_one_baseline_share_the_body() {
     w.apply(&decode(&a).body).unwrap();
     assert_eq!(
         w.to_sorted_vec(),
-        within(&moved, grid.cell_center(held[0].cell.unwrap()), 100)
+        brute(&moved, grid.cell_center(held[0].cell.unwrap()), 100)
     );
     let mut w = ClientWorld::new();
     w.apply(&sb.body).unwrap();
     w.apply(&decode(&b).body).unwrap();
-    assert_eq!(
-        w.to_sorted_vec(),
-        within(&moved, FixedPos::new(25, 25), 100)
-    );
+    assert_eq!(w.to_sorted_vec(), brute(&moved, FixedPos::new(25, 25), 100));
 }
 
 /// Moving players, skipped ticks and resyncs: every client's world matches the
@@ -191,7 +169,7 @@ fn client_worlds_follow_cell_views_over_many_ticks() {
             changes += s.body.spawned.len() + s.body.removed.len();
             cw.apply(&s.body).expect("applies with a matching checksum");
             let center = grid.cell_center(grid.cell_index(me));
-            assert_eq!(cw.to_sorted_vec(), within(world.view(), center, radius));
+            assert_eq!(cw.to_sorted_vec(), brute(world.view(), center, radius));
             assert!(cw.get(*id).is_some(), "the own entity is always in view");
         }
     }

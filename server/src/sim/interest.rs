@@ -312,4 +312,4 @@ pub fn carve(arena: &mut BytesMut, bytes: &[u8]) -> Bytes {
 
 #[cfg(test)]
 #[path = "interest_tests.rs"]
-mod tests;
+pub(crate) mod tests;

@@ -22,15 +22,17 @@ impl Rng {
     }
 }
 
-fn e(id: u32, x: i32, y: i32) -> EntityState {
+/// An entity at grid position (x, y) (shared with the cell-view tests).
+pub(crate) fn e(id: u32, x: i32, y: i32) -> EntityState {
     EntityState {
         id: PlayerId(id),
         pos: FixedPos::new(x, y),
     }
 }
 
-/// The definition: every entity within `r` of `c`, sorted by id.
-fn brute(all: &[EntityState], c: FixedPos, r: u32) -> Vec<EntityState> {
+/// The definition: every entity within `r` of `c`, sorted by id (shared with the
+/// cell-view tests).
+pub(crate) fn brute(all: &[EntityState], c: FixedPos, r: u32) -> Vec<EntityState> {
     let r2 = i64::from(r).pow(2);
     all.iter()
         .filter(|e| {
