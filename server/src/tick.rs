@@ -22,6 +22,7 @@ use ticksync_protocol::{
 };
 
 use crate::metrics::{DisconnectReason, InputRejection};
+use crate::net::outbound::{Outbound, Rejected};
 use crate::shared::{CloseCause, Closer, ConnId, Shared};
 use crate::sim::{HeldView, JoinError, SimConfig, Views, World};
 
@@ -46,7 +47,7 @@ pub enum Command {
         /// The new session token (random, from the connection task).
         token: ResumeToken,
         /// The connection's outbound queue: `Welcome` and snapshots go here.
-        out: mpsc::Sender<Bytes>,
+        out: Outbound,
         /// Closes the connection (takeover, slow consumer).
         closer: Closer,
         /// The player id, or the error to send before closing.
@@ -88,7 +89,7 @@ pub enum Command {
 #[derive(Debug)]
 struct Client {
     conn: ConnId,
-    out: mpsc::Sender<Bytes>,
+    out: Outbound,
     closer: Closer,
     /// What the last snapshot enqueued left the client holding: its baseline
     /// (with a view radius, the entity set too; without, only the tick).
@@ -257,7 +258,7 @@ impl TickLoop {
         name: Option<String>,
         resume: Option<ResumeToken>,
         token: ResumeToken,
-        out: mpsc::Sender<Bytes>,
+        out: Outbound,
         closer: Closer,
     ) -> Result<PlayerId, (ErrorMsg, CloseCause)> {
         let joined = self.world.join(name, token, resume).map_err(|e| {
@@ -337,8 +338,8 @@ impl TickLoop {
             // One semaphore operation reserves the slot before any encoding.
             let permit = match client.out.try_reserve() {
                 Ok(permit) => permit,
-                Err(mpsc::error::TrySendError::Closed(())) => continue,
-                Err(mpsc::error::TrySendError::Full(())) => {
+                Err(Rejected::Closed) => continue,
+                Err(Rejected::Full) => {
                     // Full queue: skip this tick; the next snapshot is a delta against
                     // what the client really has.
                     m.snapshots_skipped.inc();

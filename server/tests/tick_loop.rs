@@ -5,7 +5,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 
 use ticksync_protocol::messages::close;
@@ -13,6 +12,7 @@ use ticksync_protocol::{
     ClientWorld, Input, InputSeq, MoveDir, PlayerId, ResumeToken, ServerMsg, codec, step,
 };
 use ticksync_server::Config;
+use ticksync_server::net::outbound::{self, OutboundRx};
 use ticksync_server::shared::{Closer, ConnId, Shared};
 use ticksync_server::tick::{Command, TickLoop};
 
@@ -35,12 +35,12 @@ fn rig(config: Config) -> Rig {
 struct TestClient {
     id: PlayerId,
     conn: ConnId,
-    rx: mpsc::Receiver<Bytes>,
+    rx: OutboundRx,
     closer: Closer,
 }
 
 fn join(rig: &mut Rig, conn: u64, queue: usize) -> TestClient {
-    let (out, rx) = mpsc::channel(queue);
+    let (out, rx) = outbound::channel(queue);
     let (reply, mut reply_rx) = oneshot::channel();
     let closer = Closer::default();
     rig.commands
@@ -66,7 +66,7 @@ fn join(rig: &mut Rig, conn: u64, queue: usize) -> TestClient {
 
 fn drain(c: &mut TestClient, world: &mut ClientWorld) -> Vec<InputSeq> {
     let mut acks = Vec::new();
-    while let Ok(frame) = c.rx.try_recv() {
+    while let Some(frame) = c.rx.try_recv() {
         match codec::decode_server(&frame).unwrap() {
             ServerMsg::Snapshot(s) => {
                 world.apply(&s.body).expect("every snapshot applies");

@@ -13,7 +13,7 @@ use bytes::Bytes;
 use futures_util::stream::SplitStream;
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tokio::time::{Instant, timeout, timeout_at};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
@@ -26,6 +26,7 @@ use ticksync_protocol::{
 
 use super::inbound::{Ending, Received, Throttle, classify, throttle, unexpected};
 use super::limits::RateLimiter;
+use super::outbound::{self, Outbound};
 use super::writer::{CLOSE_FLUSH_TIMEOUT, close_frame, write_loop};
 use crate::auth;
 use crate::metrics::{DisconnectReason, InputRejection};
@@ -67,7 +68,7 @@ pub async fn run<S>(
         }
     };
     let capacity = shared.config.outbound_queue + 2;
-    let (out, out_rx) = mpsc::channel::<Bytes>(capacity);
+    let (out, out_rx) = outbound::channel(capacity);
     let (reply_tx, reply_rx) = oneshot::channel();
     let join = Command::Join {
         conn,
@@ -228,7 +229,7 @@ async fn read_loop<S>(
     stream: &mut SplitStream<WebSocketStream<S>>,
     shared: &Shared,
     (conn, player): (ConnId, PlayerId),
-    out: &mpsc::Sender<Bytes>,
+    out: &Outbound,
     closer: &Closer,
     mut limiter: RateLimiter,
 ) -> Ending

@@ -6,6 +6,7 @@ pub mod connection;
 pub mod http;
 mod inbound;
 pub mod limits;
+pub mod outbound;
 pub mod tls;
 pub mod web;
 mod writer;

@@ -8,7 +8,6 @@ use bytes::Bytes;
 use futures_util::SinkExt;
 use futures_util::stream::SplitSink;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::mpsc;
 use tokio::time::timeout;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
@@ -18,6 +17,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 use ticksync_protocol::messages::close;
 
+use super::outbound::OutboundRx;
 use crate::metrics::DisconnectReason;
 use crate::shared::{CloseCause, Closer, Shared};
 
@@ -43,7 +43,7 @@ type Sink<S> = SplitSink<WebSocketStream<S>, Message>;
 /// sends the close frame.
 pub(super) async fn write_loop<S>(
     mut sink: Sink<S>,
-    mut rx: mpsc::Receiver<Bytes>,
+    mut rx: OutboundRx,
     closer: Closer,
     shared: Arc<Shared>,
 ) where
@@ -57,7 +57,7 @@ pub(super) async fn write_loop<S>(
             biased;
             cause = closer.closed() => {
                 let _ = timeout(CLOSE_FLUSH_TIMEOUT, async {
-                    while let Ok(frame) = rx.try_recv() {
+                    while let Some(frame) = rx.try_recv() {
                         shared.metrics.bytes_sent.inc_by(frame.len() as u64);
                         sink.feed(Message::Binary(frame)).await?;
                     }
@@ -97,7 +97,7 @@ pub(super) async fn write_loop<S>(
 async fn send_batch<S>(
     sink: &mut Sink<S>,
     first: Bytes,
-    rx: &mut mpsc::Receiver<Bytes>,
+    rx: &mut OutboundRx,
     shared: &Shared,
 ) -> Result<(), WsError>
 where
@@ -107,11 +107,11 @@ where
     sink.feed(Message::Binary(first)).await?;
     for _ in 1..MAX_BATCH {
         match rx.try_recv() {
-            Ok(frame) => {
+            Some(frame) => {
                 bytes += frame.len();
                 sink.feed(Message::Binary(frame)).await?;
             }
-            Err(_) => break,
+            None => break,
         }
     }
     sink.flush().await?;
