@@ -3,8 +3,8 @@
 //! end-to-end test of the demo page in Debian's chromium against an in-process
 //! server with bots.
 //!
-//! Missing tools fail these tests with a message saying what to install (`.ci/run`
-//! installs chromium and runs `npm ci`); they never skip silently.
+//! Missing tools fail these tests with a message saying what to install (`cargo
+//! xtask test` installs chromium and runs `npm ci`); they never skip silently.
 
 mod common;
 
@@ -130,7 +130,8 @@ fn chromium() -> PathBuf {
     assert!(
         path.exists(),
         "chromium not found at {}: the browser test of the web demo needs it. \
-         Install Debian's package (`apt-get update && apt-get install -y chromium`, as .ci/run does) \
+         Run `cargo xtask test` (it installs Debian's package), install it yourself \
+         (`apt-get install -y --no-install-recommends chromium`) \
          or point CHROMIUM_PATH at a Chromium binary",
         path.display()
     );

@@ -1,0 +1,95 @@
+//! `cargo xtask`: Ticksync's project tasks, in Rust so they run wherever cargo
+//! does (the xtask pattern: a workspace member that is never published, reached
+//! through the `xtask` alias in `.cargo/config.toml`).
+//!
+//! - `cargo xtask test [ARGS]`: installs what the suite needs when it is missing
+//!   ([`provision`]), then runs `cargo test --workspace --no-fail-fast [ARGS]`. This is the
+//!   README's test command and the last step of `.ci/run`.
+//! - `cargo xtask provision`: only the installing part.
+
+mod provision;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::time::Instant;
+
+use anyhow::Result;
+
+const USAGE: &str = "\
+usage: cargo xtask <command>
+
+commands:
+  test [ARGS]   install what the test suite needs when missing (Debian packages,
+                the web client's npm dependencies), then `cargo test --workspace [ARGS]`
+  provision     only install what the test suite needs
+";
+
+fn main() -> ExitCode {
+    let mut args = std::env::args().skip(1);
+    let command = args.next();
+    let rest: Vec<String> = args.collect();
+    let result = match command.as_deref() {
+        Some("test") => test(&rest),
+        Some("provision") => provision_all(),
+        Some("help" | "-h" | "--help") => {
+            print!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        _ => {
+            eprint!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("xtask: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The workspace root (xtask/ lives directly under it).
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask/ has a parent")
+        .to_path_buf()
+}
+
+fn provision_all() -> Result<ExitCode> {
+    provision::debian()?;
+    provision::npm(&root().join("clients/web"))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Provisions, then runs the whole suite with `cargo test --workspace`.
+fn test(args: &[String]) -> Result<ExitCode> {
+    let start = Instant::now();
+    provision_all()?;
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut suite = Command::new(cargo);
+    suite
+        .current_dir(root())
+        // Every failing test binary is reported, not only the first.
+        .args(["test", "--workspace", "--no-fail-fast"])
+        .args(args);
+    // The tests find a program through its variable (CHROMIUM_PATH) where it has
+    // one: point it at the one found here, wherever on PATH that was.
+    for tool in provision::DEBIAN {
+        if let (Some(var), Some(path)) = (tool.path_env, provision::locate(tool)) {
+            suite.env(var, path);
+        }
+    }
+    let status = suite.status()?;
+    eprintln!(
+        "xtask: test suite {} in {:.0?}",
+        if status.success() { "passed" } else { "FAILED" },
+        start.elapsed()
+    );
+    Ok(if status.success() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
