@@ -1,91 +1,18 @@
 //! Prometheus metrics: one registry with every counter the server exports, encoded
-//! by `prometheus-client` for `GET /metrics`.
+//! by `prometheus-client` for `GET /metrics`. Labelled counters export every label
+//! value from the first scrape ([`reasons`]); docs/OPERATIONS.md section 4 lists
+//! every family and label value, and a test holds the two together.
+
+mod reasons;
+
+pub use reasons::{ByReason, DisconnectReason, InputRejection, Reasons, Refusal};
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
 use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
-
-/// Why an input was not applied.
-#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
-#[allow(non_camel_case_types)]
-pub enum InputRejection {
-    /// Sequence number at or below one already received (duplicate or old).
-    stale,
-    /// The player's input queue was full.
-    queue_full,
-    /// The tick loop's command queue was full.
-    server_busy,
-    /// Over the connection's message rate limit.
-    rate_limited,
-}
-
-/// Why a connection ended.
-#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
-#[allow(non_camel_case_types)]
-pub enum DisconnectReason {
-    /// The client closed the WebSocket.
-    client_closed,
-    /// The TCP connection broke.
-    connection_lost,
-    /// No complete upgrade + Hello within the handshake timeout.
-    handshake_timeout,
-    /// Nothing received within the idle timeout.
-    idle_timeout,
-    /// Undecodable or unexpected message.
-    protocol_error,
-    /// A text frame.
-    text_frame,
-    /// A message over the size limit.
-    too_big,
-    /// Outbound queue full for the stall timeout.
-    slow_consumer,
-    /// Hello with the wrong protocol version.
-    version_mismatch,
-    /// No room for another player.
-    server_full,
-    /// Bad or expired resume token.
-    resume_failed,
-    /// Join token missing or invalid.
-    auth_failed,
-    /// Flooding beyond the rate limit.
-    rate_limited,
-    /// Another connection resumed the session.
-    taken_over,
-    /// Server shutdown.
-    shutdown,
-}
-
-/// Why a connection was refused before the WebSocket upgrade.
-#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
-#[allow(non_camel_case_types)]
-pub enum Refusal {
-    /// `--max-connections` reached (HTTP 503).
-    server_full,
-    /// `--max-connections-per-ip` reached for the client's address (HTTP 429).
-    per_ip_limit,
-    /// The server is draining for shutdown (HTTP 503).
-    draining,
-}
-
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct RefusalLabel {
-    reason: Refusal,
-}
-
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct InputLabel {
-    reason: InputRejection,
-}
-
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct DisconnectLabel {
-    reason: DisconnectReason,
-}
 
 /// Every metric the server exports. Cheap to update from any thread.
 #[derive(Debug)]
@@ -115,8 +42,8 @@ pub struct Metrics {
     pub inputs_applied: Counter,
     /// Input directions outside -127..=127 that were clamped.
     pub inputs_clamped: Counter,
-    inputs_rejected: Family<InputLabel, Counter>,
-    disconnects: Family<DisconnectLabel, Counter>,
+    inputs_rejected: ByReason<InputRejection>,
+    disconnects: ByReason<DisconnectReason>,
     /// Snapshots not enqueued because a client's queue was full.
     pub snapshots_skipped: Counter,
     /// Snapshot messages enqueued.
@@ -125,7 +52,7 @@ pub struct Metrics {
     pub snapshots_full: Counter,
     /// Distinct snapshot bodies encoded (shared by clients with the same baseline and view).
     pub snapshot_bodies_encoded: Counter,
-    connections_refused: Family<RefusalLabel, Counter>,
+    connections_refused: ByReason<Refusal>,
     /// Messages (of any kind) dropped by a connection's rate limit.
     pub messages_rate_limited: Counter,
     /// Sessions resumed with a resume token.
@@ -160,13 +87,13 @@ impl Metrics {
             messages_received: Counter::default(),
             inputs_applied: Counter::default(),
             inputs_clamped: Counter::default(),
-            inputs_rejected: Family::default(),
-            disconnects: Family::default(),
+            inputs_rejected: ByReason::default(),
+            disconnects: ByReason::default(),
             snapshots_skipped: Counter::default(),
             snapshots_sent: Counter::default(),
             snapshots_full: Counter::default(),
             snapshot_bodies_encoded: Counter::default(),
-            connections_refused: Family::default(),
+            connections_refused: ByReason::default(),
             messages_rate_limited: Counter::default(),
             sessions_resumed: Counter::default(),
         };
@@ -234,12 +161,12 @@ impl Metrics {
         r.register(
             "ticksync_inputs_rejected",
             "Inputs not applied, by reason",
-            self.inputs_rejected.clone(),
+            self.inputs_rejected.family(),
         );
         r.register(
             "ticksync_disconnects",
             "Connections closed, by reason",
-            self.disconnects.clone(),
+            self.disconnects.family(),
         );
         r.register(
             "ticksync_snapshots_skipped",
@@ -264,7 +191,7 @@ impl Metrics {
         r.register(
             "ticksync_connections_refused",
             "Connections refused before the WebSocket upgrade, by reason",
-            self.connections_refused.clone(),
+            self.connections_refused.family(),
         );
         r.register(
             "ticksync_messages_rate_limited",
@@ -281,46 +208,32 @@ impl Metrics {
 
     /// Counts `n` rejected inputs.
     pub fn input_rejected(&self, reason: InputRejection, n: u64) {
-        if n > 0 {
-            self.inputs_rejected
-                .get_or_create(&InputLabel { reason })
-                .inc_by(n);
-        }
+        self.inputs_rejected.inc_by(reason, n);
     }
 
     /// The number of inputs rejected for `reason` so far.
     pub fn inputs_rejected(&self, reason: InputRejection) -> u64 {
-        self.inputs_rejected
-            .get_or_create(&InputLabel { reason })
-            .get()
+        self.inputs_rejected.get(reason)
     }
 
     /// Counts a connection refused before the upgrade.
     pub fn connection_refused(&self, reason: Refusal) {
-        self.connections_refused
-            .get_or_create(&RefusalLabel { reason })
-            .inc();
+        self.connections_refused.inc_by(reason, 1);
     }
 
     /// The number of connections refused for `reason` so far.
     pub fn connections_refused(&self, reason: Refusal) -> u64 {
-        self.connections_refused
-            .get_or_create(&RefusalLabel { reason })
-            .get()
+        self.connections_refused.get(reason)
     }
 
     /// Counts a closed connection.
     pub fn disconnect(&self, reason: DisconnectReason) {
-        self.disconnects
-            .get_or_create(&DisconnectLabel { reason })
-            .inc();
+        self.disconnects.inc_by(reason, 1);
     }
 
     /// The number of connections closed for `reason` so far.
     pub fn disconnects(&self, reason: DisconnectReason) -> u64 {
-        self.disconnects
-            .get_or_create(&DisconnectLabel { reason })
-            .get()
+        self.disconnects.get(reason)
     }
 
     /// Records one tick's duration and lateness, in seconds.
