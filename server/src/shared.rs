@@ -8,6 +8,8 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use dashmap::DashMap;
 use tokio::sync::{mpsc, watch};
 
+use ticksync_protocol::ErrorMsg;
+
 use crate::config::Config;
 use crate::metrics::{DisconnectReason, Metrics};
 use crate::tick::Command;
@@ -27,9 +29,20 @@ pub struct CloseCause {
     pub metric: DisconnectReason,
 }
 
-/// Asks a connection's tasks to close; the first cause wins.
+/// A close request: why, and the `Error` message (if any) the client gets
+/// before the close frame. The two travel together so that whoever writes the
+/// close frame also writes the `Error` (no queue in between can lose it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Closing {
+    /// The close code, reason and metric.
+    pub cause: CloseCause,
+    /// Sent right before the close frame.
+    pub error: Option<ErrorMsg>,
+}
+
+/// Asks a connection's tasks to close; the first request wins.
 #[derive(Debug, Clone)]
-pub struct Closer(Arc<watch::Sender<Option<CloseCause>>>);
+pub struct Closer(Arc<watch::Sender<Option<Closing>>>);
 
 impl Default for Closer {
     fn default() -> Self {
@@ -38,11 +51,18 @@ impl Default for Closer {
 }
 
 impl Closer {
-    /// Requests a close. Returns false if a close was already requested.
+    /// Requests a close without an `Error` message. Returns false if a close was
+    /// already requested.
     pub fn close(&self, cause: CloseCause) -> bool {
+        self.request(Closing { cause, error: None })
+    }
+
+    /// Requests a close announced by an `Error` message. Returns false if a close
+    /// was already requested (that one stands, with its own message if any).
+    pub fn request(&self, closing: Closing) -> bool {
         self.0.send_if_modified(|c| {
             if c.is_none() {
-                *c = Some(cause);
+                *c = Some(closing);
                 true
             } else {
                 false
@@ -50,17 +70,27 @@ impl Closer {
         })
     }
 
-    /// The requested close, if any.
+    /// The requested close's cause, if any.
     pub fn cause(&self) -> Option<CloseCause> {
-        *self.0.borrow()
+        self.0.borrow().as_ref().map(|c| c.cause)
     }
 
-    /// Waits until a close is requested.
+    /// The requested close, if any.
+    pub fn closing(&self) -> Option<Closing> {
+        self.0.borrow().clone()
+    }
+
+    /// Waits until a close is requested; returns its cause.
     pub async fn closed(&self) -> CloseCause {
+        self.requested().await.cause
+    }
+
+    /// Waits until a close is requested; returns the request.
+    pub async fn requested(&self) -> Closing {
         let mut rx = self.0.subscribe();
         loop {
-            if let Some(c) = *rx.borrow_and_update() {
-                return c;
+            if let Some(c) = &*rx.borrow_and_update() {
+                return c.clone();
             }
             if rx.changed().await.is_err() {
                 // The sender lives as long as `self`; unreachable in practice.

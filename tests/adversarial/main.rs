@@ -15,6 +15,7 @@ mod common;
 
 mod bad_input;
 mod connections;
+mod endings;
 mod sessions;
 
 use std::net::IpAddr;

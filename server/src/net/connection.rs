@@ -30,7 +30,7 @@ use super::outbound::{self, Outbound};
 use super::writer::{CLOSE_FLUSH_TIMEOUT, close_frame, write_loop};
 use crate::auth;
 use crate::metrics::{DisconnectReason, InputRejection};
-use crate::shared::{Closer, ConnId, Shared};
+use crate::shared::{Closer, Closing, ConnId, Shared};
 use crate::tick::Command;
 
 /// Runs a session on an upgraded connection until it ends.
@@ -108,12 +108,12 @@ pub async fn run<S>(
     let (sink, mut stream) = ws.split();
     let writer = tokio::spawn(write_loop(sink, out_rx, closer.clone(), shared.clone()));
     let end = read_loop(&mut stream, &shared, (conn, player), &out, &closer, limiter).await;
-    if let Some(error) = &end.error {
-        let _ = out.try_send(Bytes::from(codec::encode_server(&ServerMsg::Error(
-            error.clone(),
-        ))));
-    }
-    closer.close(end.cause);
+    // The Error travels with the close request: the writer writes both after
+    // whatever it has in flight, so neither can be lost to a full queue or a race.
+    closer.request(Closing {
+        cause: end.cause,
+        error: end.error,
+    });
     let cause = closer.cause().unwrap_or(end.cause);
     let clean = end.clean && cause == end.cause;
     let _ = shared

@@ -18,7 +18,7 @@ use crate::shared::{CloseCause, Shared};
 pub(super) struct Ending {
     /// The close code, reason and metric.
     pub(super) cause: CloseCause,
-    /// Sent (best effort) before the close frame.
+    /// Sent right before the close frame.
     pub(super) error: Option<ErrorMsg>,
     /// Leave at once instead of keeping the player for the resume grace.
     pub(super) clean: bool,
