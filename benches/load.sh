@@ -8,11 +8,19 @@
 # Env:     SIZES="500 1000 2000"   bot counts
 #          RADII="100 0"           view radii in world units (0 = everyone sees everyone)
 #          CELL=0                  --view-cell (0 = exact per-client circles)
-#          DURATION=60s            per run, ramp-up included
-#          RAMP=10s                ramp-up (bots connect evenly over it)
+#          DURATION=60s            per run, ramp-up included (seconds, with "s")
+#          RAMP=10s                ramp-up (bots connect evenly over it; seconds, with "s")
 #          SKIP="2000/0"           size/radius pairs not to run (too big for the box)
 #          OUT=target/load         where reports and logs go
 #          NO_BUILD=1              do not (re)build the release binaries
+#          FLOOR=1                 after each run, run the transport floor (0 = skip)
+#          SERVER=path             the server binary (default target/release/ticksync-server)
+#
+# The floor (benches/ws_floor, `ws-floor`): a bare tokio-tungstenite server and
+# clients moving the same traffic as the run just measured, with no game logic:
+# the same number of clients, one message per client per tick of the run's mean
+# frame size, the same input rate and mean input size, a ping a second. Server
+# CPU is reported as user and system time, each as a ratio to the floor's.
 #
 # Example (the 10-minute soak): SIZES=2000 RADII=100 DURATION=600s benches/load.sh
 set -euo pipefail
@@ -26,23 +34,53 @@ RAMP=${RAMP:-10s}
 SKIP=${SKIP:-"2000/0"}
 OUT=${OUT:-target/load}
 PORT=${PORT:-7931}
+FLOOR=${FLOOR:-1}
 mkdir -p "$OUT"
 
 if [ -z "${NO_BUILD:-}" ]; then
-    cargo build --release -p ticksync-server -p ticksync-bot >&2
+    cargo build --release -p ticksync-server -p ticksync-bot -p ticksync-ws-floor >&2
 fi
-SERVER=target/release/ticksync-server
+SERVER=${SERVER:-target/release/ticksync-server}
 BOT=target/release/ticksync-bot
+WS_FLOOR=target/release/ws-floor
 HZ=$(getconf CLK_TCK)
 
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# utime and stime of a process, in clock ticks.
+cpu_ticks() { awk '{print $14, $15}' "/proc/$1/stat"; }
+# A counter from a Prometheus text exposition.
+counter() { awk -v m="$1" '$1 == m {print $2}' "$2"; }
+
+# Runs the floor for $1 clients with tick messages of $2 bytes and $4 inputs a
+# second of $3 bytes on port $5; prints the floor server's "utime0 stime0 utime1
+# stime1 t0 t1 connected".
+run_floor() {
+    local clients=$1 frame=$2 input=$3 rate=$4 port=$5 fpid c0 c1 t0 t1 out
+    local secs=${DURATION%s}
+    "$WS_FLOOR" server --bind "127.0.0.1:$port" --frame-bytes "$frame" \
+        --exit-after "$((secs + 60))s" >/dev/null 2>&1 &
+    fpid=$!
+    sleep 0.5
+    c0=$(cpu_ticks "$fpid")
+    t0=$(date +%s.%N)
+    out=$("$WS_FLOOR" client --addr "127.0.0.1:$port" --clients "$clients" \
+        --duration "$DURATION" --ramp-up "$RAMP" --input-rate "$rate" --input-bytes "$input" \
+        --frame-bytes "$frame" 2>&1 || true)
+    t1=$(date +%s.%N)
+    c1=$(cpu_ticks "$fpid")
+    kill -TERM "$fpid" 2>/dev/null || true
+    wait "$fpid" 2>/dev/null || true
+    echo "$out" >&2
+    local connected
+    connected=$(echo "$out" | sed -n 's/.*connected=\([0-9]*\).*/\1/p')
+    echo "${c0% *} ${c0#* } ${c1% *} ${c1#* } $t0 $t1 ${connected:-0}"
+}
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 
 rows=()
 for radius in $RADII; do
     for bots in $SIZES; do
         case " $SKIP " in *" $bots/$radius "*)
-            rows+=("| $bots | $radius | $CELL | not run (SKIP: does not fit this machine) |||||||||||")
+            rows+=("| $bots | $radius | $CELL | not run (SKIP: does not fit this machine) |||||||||||||")
             continue ;;
         esac
         tag="b${bots}_r${radius}_c${CELL}_${DURATION}"
@@ -75,29 +113,60 @@ for radius in $RADII; do
             --metrics-url "http://127.0.0.1:$PORT/metrics" >"$OUT/bots_$tag.txt" 2>&1 || true
         t1=$(date +%s.%N)
         cpu1=$(cpu_ticks "$spid")
+        curl -sf "http://127.0.0.1:$PORT/metrics" >"$OUT/metrics_$tag.txt" || true
         kill -TERM "$spid"
         wait "$spid" || true
         kill "$sampler" 2>/dev/null || true
         wait "$sampler" 2>/dev/null || true
         rss_peak=$(cat "$OUT/rss_$tag" 2>/dev/null || echo 0)
+        m="$OUT/metrics_$tag.txt"
+        # The run's mean message sizes, for the floor.
+        frame=$(python3 -c 'import sys; b, n = (float(x or 0) for x in sys.argv[1:]); print(round(b / n) if n else 170)' \
+            "$(counter ticksync_bytes_sent_total "$m")" "$(counter ticksync_snapshots_sent_total "$m")")
+        input=$(python3 -c 'import sys; b, n = (float(x or 0) for x in sys.argv[1:]); print(round(b / n) if n else 9)' \
+            "$(counter ticksync_bytes_received_total "$m")" "$(counter ticksync_messages_received_total "$m")")
+        # Inputs per bot-second the server really received (bots that fall
+        # behind send fewer), less the one ping a second; ramp-up: half the time.
+        rate=$(python3 -c 'import sys; n, b, d, r = (float(x or 0) for x in sys.argv[1:]); print(max(1, round(n / max(b * (d - r / 2), 1) - 1)))' \
+            "$(counter ticksync_messages_received_total "$m")" "$bots" "${DURATION%s}" "${RAMP%s}")
+        floor="- - - - - - 0"
+        if [ "$FLOOR" != 0 ]; then
+            PORT=$((PORT + 1))
+            floor=$(run_floor "$bots" "$frame" "$input" "$rate" "$PORT")
+        fi
         row=$(python3 - "$json" "$bots" "$radius" "$CELL" "$cpu0" "$cpu1" "$t0" "$t1" "$HZ" \
-            "$rss0" "$rss_peak" "$load_before" <<'EOF'
+            "$rss0" "$rss_peak" "$load_before" "$frame" "$input" "$rate" "$floor" <<'EOF'
 import json, sys
-(path, bots, radius, cell, cpu0, cpu1, t0, t1, hz, rss0, peak, load) = sys.argv[1:]
+(path, bots, radius, cell, cpu0, cpu1, t0, t1, hz, rss0, peak, load, frame, inp, rate, floor) = sys.argv[1:]
 try:
     r = json.load(open(path))
 except Exception as e:
-    print(f"| {bots} | {radius} | {cell} | no report ({e}) |||||||||||")
+    print(f"| {bots} | {radius} | {cell} | no report ({e}) |||||||||||||")
     sys.exit()
 s = r["server"]
 td = s.get("tick_duration_ms") or {}
 fmt = lambda v: "?" if v is None else f"{v:.2f}"
 conn = max(r["bots_connected"], 1)
-cpu = (float(cpu1) - float(cpu0)) / float(hz) / (float(t1) - float(t0)) * 100
+hz = float(hz)
+def usage(c0, c1, t0, t1):
+    """(user %, system %) of one core over the interval."""
+    (u0, s0), (u1, s1) = (map(float, c0.split()), map(float, c1.split()))
+    wall = float(t1) - float(t0)
+    return (u1 - u0) / hz / wall * 100, (s1 - s0) / hz / wall * 100
+user, system = usage(cpu0, cpu1, t0, t1)
 per_conn = (int(peak) - int(rss0)) / conn
+f = floor.split()
+if f[0] == "-":
+    floor_cols = "— | —"
+else:
+    fu, fs = usage(f"{f[0]} {f[1]}", f"{f[2]} {f[3]}", f[4], f[5])
+    ratio = lambda a, b: f"{a / b:.2f}" if b > 0 else "?"
+    floor_cols = (f"{fu:.0f} / {fs:.0f} % ({f[6]} conn, {frame} B / {inp} B × {rate}/s) "
+                  f"| {ratio(user, fu)} / {ratio(system, fs)} / {ratio(user + system, fu + fs)}")
 print(f"| {bots} | {radius} | {cell} | {r['bots_connected']} "
       f"| {fmt(td.get('p50'))} / {fmt(td.get('p99'))} / {fmt(td.get('max'))} "
-      f"| {s.get('ticks_missed')} | {cpu:.0f} % | {int(peak) / 1024:.0f} MiB | {per_conn:.1f} KiB "
+      f"| {s.get('ticks_missed')} | {user:.0f} / {system:.0f} % | {floor_cols} "
+      f"| {int(peak) / 1024:.0f} MiB | {per_conn:.1f} KiB "
       f"| {r['bytes_per_bot_per_s'] / 1000:.2f} KB/s | {fmt(r['snapshot_interval_ms'].get('p99'))} ms "
       f"| {r['desyncs']} | {r['disconnects']} | {load} |")
 EOF
@@ -111,6 +180,6 @@ done
 echo
 echo "duration $DURATION (ramp-up $RAMP), 30 Hz, input rate 30/s, view cell $CELL; $(nproc) cores; $(uptime)"
 echo
-echo "| bots | R | cell | connected | tick p50 / p99 / max (ms) | ticks missed | server CPU | server RSS peak | RSS per conn | bytes per bot | snapshot interval p99 | desyncs | disconnects | load avg before |"
-echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+echo "| bots | R | cell | connected | tick p50 / p99 / max (ms) | ticks missed | server CPU user / sys | floor CPU user / sys (frame / input size) | ratio to floor user / sys / total | server RSS peak | RSS per conn | bytes per bot | snapshot interval p99 | desyncs | disconnects | load avg before |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 for row in "${rows[@]}"; do echo "$row"; done
