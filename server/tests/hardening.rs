@@ -23,7 +23,8 @@ use ticksync_protocol::{ClientMsg, Hello, PROTOCOL_VERSION, SUBPROTOCOL, ServerM
 use ticksync_server::auth::{self, AuthSecret};
 use ticksync_server::{Config, StartError};
 
-use support::WAIT;
+use ticksync_testkit::WAIT;
+use ticksync_testkit::raw::RawClient;
 
 /// A self-signed certificate for `localhost`, written as PEM files.
 struct Cert {
@@ -195,7 +196,7 @@ async fn minted_tokens_from_the_binary_are_accepted() {
         ..Config::for_tests()
     })
     .await;
-    let mut c = support::Client::connect(server.local_addr()).await;
+    let mut c = RawClient::connect(server.local_addr()).await;
     c.send(&ClientMsg::Hello(Hello {
         version: PROTOCOL_VERSION,
         auth_token: Some(token),

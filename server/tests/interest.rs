@@ -4,10 +4,10 @@
 
 mod support;
 
-use ticksync_protocol::{ClientWorld, EntityState, FixedPos, MoveDir};
+use ticksync_protocol::{ClientWorld, EntityState, FixedPos, InputSeq, MoveDir};
 use ticksync_server::Config;
 
-use support::Client;
+use ticksync_testkit::raw::RawClient;
 
 fn within(a: FixedPos, b: FixedPos, r: u32) -> bool {
     let d = (a.0 - b.0).as_i64vec2();
@@ -56,7 +56,7 @@ async fn views_follow_the_radius(view_cell: f64) {
     let addr = server.local_addr();
     let mut clients = Vec::new();
     for _ in 0..10 {
-        let (c, w) = Client::join(addr).await;
+        let (c, w) = RawClient::join(addr, "test").await;
         clients.push((c, w.player_id, ClientWorld::new()));
     }
     let center = FixedPos::new(150 * 16, 150 * 16);
@@ -81,7 +81,7 @@ async fn views_follow_the_radius(view_cell: f64) {
             // cross each other's views.
             let to_center = (center.0 - me.0).as_vec2().normalize_or_zero() * 127.0;
             let dir = if round <= 30 { to_center } else { -to_center };
-            c.send_input(round, &[MoveDir::new(dir.x as i8, dir.y as i8)])
+            c.send_input(InputSeq(round), &[MoveDir::new(dir.x as i8, dir.y as i8)])
                 .await;
         }
     }
@@ -93,7 +93,7 @@ async fn views_follow_the_radius(view_cell: f64) {
     // Once everyone stands still, each view is exactly the server's players
     // within the radius.
     for (c, _, _) in &mut clients {
-        c.send_input(61, &[MoveDir::new(0, 0)]).await;
+        c.send_input(InputSeq(61), &[MoveDir::new(0, 0)]).await;
     }
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     let (at, all) = server.world().await.expect("world");

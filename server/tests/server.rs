@@ -9,16 +9,18 @@ use tokio::net::TcpStream;
 
 use ticksync_protocol::messages::close;
 use ticksync_protocol::{
-    ClientMsg, ClientWorld, ErrorCode, FixedPos, Hello, MoveDir, PROTOCOL_VERSION, ServerMsg, step,
+    ClientMsg, ClientWorld, ErrorCode, FixedPos, Hello, InputSeq, MoveDir, PROTOCOL_VERSION,
+    ServerMsg, step,
 };
 use ticksync_server::Config;
 
-use support::{Client, Ended, WAIT};
+use ticksync_testkit::WAIT;
+use ticksync_testkit::raw::{Ended, RawClient};
 
 #[tokio::test]
 async fn welcome_then_full_snapshot_with_own_player() {
     let server = support::start_default().await;
-    let (mut c, w) = Client::join(server.local_addr()).await;
+    let (mut c, w) = RawClient::join(server.local_addr(), "test").await;
     assert_ne!(w.player_id.0, 0);
     assert_eq!(w.tick_rate, 30);
     assert_eq!(w.fixed_scale, 16);
@@ -39,7 +41,7 @@ async fn welcome_then_full_snapshot_with_own_player() {
 #[tokio::test]
 async fn snapshots_arrive_every_tick_as_deltas() {
     let server = support::start_default().await;
-    let (mut c, _) = Client::join(server.local_addr()).await;
+    let (mut c, _) = RawClient::join(server.local_addr(), "test").await;
     let mut world = ClientWorld::new();
     let first = c.snapshot().await;
     world.apply(&first.body).unwrap();
@@ -72,7 +74,7 @@ async fn snapshots_arrive_every_tick_as_deltas() {
 #[tokio::test]
 async fn inputs_move_the_player_exactly_as_step_predicts() {
     let server = support::start_default().await;
-    let (mut c, w) = Client::join(server.local_addr()).await;
+    let (mut c, w) = RawClient::join(server.local_addr(), "test").await;
     let mut world = ClientWorld::new();
     world.apply(&c.snapshot().await.body).unwrap();
     let start = world.get(w.player_id).unwrap();
@@ -83,8 +85,8 @@ async fn inputs_move_the_player_exactly_as_step_predicts() {
         MoveDir::new(-128, 5),
         MoveDir::new(3, 3),
     ];
-    c.send_input(1, &dirs[..2]).await;
-    c.send_input(3, &dirs[2..]).await;
+    c.send_input(InputSeq(1), &dirs[..2]).await;
+    c.send_input(InputSeq(3), &dirs[2..]).await;
     let expected = dirs.iter().fold(start, |p, d| step(p, *d, &w.movement));
     loop {
         let s = c.snapshot().await;
@@ -95,7 +97,7 @@ async fn inputs_move_the_player_exactly_as_step_predicts() {
     }
     assert_eq!(world.get(w.player_id), Some(expected));
     // A replayed (stale) input changes nothing.
-    c.send_input(1, &[MoveDir::new(127, 127)]).await;
+    c.send_input(InputSeq(1), &[MoveDir::new(127, 127)]).await;
     for _ in 0..3 {
         let s = c.snapshot().await;
         world.apply(&s.body).unwrap();
@@ -114,8 +116,8 @@ async fn inputs_move_the_player_exactly_as_step_predicts() {
 #[tokio::test]
 async fn players_see_each_other_and_leavers_disappear() {
     let server = support::start_default().await;
-    let (mut a, wa) = Client::join(server.local_addr()).await;
-    let (mut b, wb) = Client::join(server.local_addr()).await;
+    let (mut a, wa) = RawClient::join(server.local_addr(), "test").await;
+    let (mut b, wb) = RawClient::join(server.local_addr(), "test").await;
     let mut world = ClientWorld::new();
     loop {
         let s = a.snapshot().await;
@@ -141,7 +143,7 @@ async fn players_see_each_other_and_leavers_disappear() {
 async fn healthz_and_metrics_answer_and_unknown_paths_are_404() {
     let server = support::start_default().await;
     let addr = server.local_addr();
-    let (_c, _) = Client::join(addr).await;
+    let (_c, _) = RawClient::join(addr, "test").await;
     let health = http_get(addr, "/healthz").await;
     assert!(health.starts_with("HTTP/1.1 200"), "{health}");
     let body = health.split("\r\n\r\n").nth(1).unwrap();
@@ -182,7 +184,7 @@ async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
 #[tokio::test]
 async fn wrong_version_gets_an_error_naming_both_versions_then_1008() {
     let server = support::start_default().await;
-    let mut c = Client::connect(server.local_addr()).await;
+    let mut c = RawClient::connect(server.local_addr()).await;
     c.send(&ClientMsg::Hello(Hello {
         version: 99,
         ..Hello::default()
@@ -206,19 +208,19 @@ async fn bad_first_messages_get_documented_close_codes() {
     let server = support::start_default().await;
     let addr = server.local_addr();
 
-    let mut c = Client::connect(addr).await;
-    c.send_input(1, &[MoveDir::new(1, 1)]).await;
+    let mut c = RawClient::connect(addr).await;
+    c.send_input(InputSeq(1), &[MoveDir::new(1, 1)]).await;
     let (end, error) = c.until_closed().await;
     assert_eq!(end, Ended::Closed(Some(close::PROTOCOL_ERROR)));
     assert_eq!(error.unwrap().code, ErrorCode::UnexpectedMessage);
 
-    let mut c = Client::connect(addr).await;
+    let mut c = RawClient::connect(addr).await;
     c.send_raw(vec![0xff, 0x00, 0x13]).await;
     let (end, error) = c.until_closed().await;
     assert_eq!(end, Ended::Closed(Some(close::PROTOCOL_ERROR)));
     assert_eq!(error.unwrap().code, ErrorCode::Malformed);
 
-    let mut c = Client::connect(addr).await;
+    let mut c = RawClient::connect(addr).await;
     use futures_util::SinkExt;
     c.ws.send(tokio_tungstenite::tungstenite::Message::text("hi"))
         .await
@@ -228,14 +230,14 @@ async fn bad_first_messages_get_documented_close_codes() {
         Ended::Closed(Some(close::UNSUPPORTED_DATA))
     );
 
-    let mut c = Client::connect(addr).await;
+    let mut c = RawClient::connect(addr).await;
     c.send_raw(vec![0u8; 4096]).await;
     assert_eq!(
         c.until_closed().await.0,
         Ended::Closed(Some(close::MESSAGE_TOO_BIG))
     );
 
-    let (mut c, _) = Client::join(addr).await;
+    let (mut c, _) = RawClient::join(addr, "test").await;
     c.send(&ClientMsg::Hello(Hello {
         version: PROTOCOL_VERSION,
         ..Hello::default()
@@ -246,7 +248,7 @@ async fn bad_first_messages_get_documented_close_codes() {
     assert_eq!(error.unwrap().code, ErrorCode::UnexpectedMessage);
 
     // The server is still fine.
-    let (mut c, _) = Client::join(addr).await;
+    let (mut c, _) = RawClient::join(addr, "test").await;
     c.snapshot().await;
     server.shutdown().await;
 }
@@ -255,12 +257,12 @@ async fn bad_first_messages_get_documented_close_codes() {
 async fn upgrade_without_the_subprotocol_is_refused() {
     let server = support::start_default().await;
     assert!(
-        Client::connect_with_protocol(server.local_addr(), None)
+        RawClient::connect_with_protocol(server.local_addr(), None)
             .await
             .is_err()
     );
     assert!(
-        Client::connect_with_protocol(server.local_addr(), Some("chat"))
+        RawClient::connect_with_protocol(server.local_addr(), Some("chat"))
             .await
             .is_err()
     );
@@ -276,14 +278,14 @@ async fn silent_clients_time_out() {
         ..Config::for_tests()
     })
     .await;
-    let mut c = Client::connect(server.local_addr()).await;
+    let mut c = RawClient::connect(server.local_addr()).await;
     assert_eq!(
         c.until_closed().await.0,
         Ended::Closed(Some(close::HANDSHAKE_TIMEOUT))
     );
     // A client that answers pings is alive; one that stops reading entirely
     // answers nothing and is closed once the idle timeout passes.
-    let (mut c, _) = Client::join(server.local_addr()).await;
+    let (mut c, _) = RawClient::join(server.local_addr(), "test").await;
     tokio::time::sleep(Duration::from_millis(1200)).await;
     assert_eq!(
         c.until_closed().await.0,
@@ -303,10 +305,10 @@ async fn silent_clients_time_out() {
 async fn resume_takes_the_same_player_back() {
     let server = support::start_default().await;
     let addr = server.local_addr();
-    let (mut c, w) = Client::join(addr).await;
+    let (mut c, w) = RawClient::join(addr, "test").await;
     let mut world = ClientWorld::new();
     world.apply(&c.snapshot().await.body).unwrap();
-    c.send_input(1, &[MoveDir::new(127, 0); 3]).await;
+    c.send_input(InputSeq(1), &[MoveDir::new(127, 0); 3]).await;
     loop {
         let s = c.snapshot().await;
         world.apply(&s.body).unwrap();
@@ -318,7 +320,7 @@ async fn resume_takes_the_same_player_back() {
     drop(c); // abrupt: no close frame, so the player waits for a resume
     tokio::time::sleep(Duration::from_millis(100)).await;
 
-    let mut c = Client::connect(addr).await;
+    let mut c = RawClient::connect(addr).await;
     c.send(&ClientMsg::Hello(Hello {
         version: PROTOCOL_VERSION,
         resume_token: Some(w.resume_token),
@@ -337,7 +339,7 @@ async fn resume_takes_the_same_player_back() {
     assert_eq!(world.get(w.player_id), Some(pos));
 
     // The old token is spent.
-    let mut c3 = Client::connect(addr).await;
+    let mut c3 = RawClient::connect(addr).await;
     c3.send(&ClientMsg::Hello(Hello {
         version: PROTOCOL_VERSION,
         resume_token: Some(w.resume_token),
@@ -353,7 +355,7 @@ async fn resume_takes_the_same_player_back() {
 #[tokio::test]
 async fn ping_gets_a_pong_with_the_timestamp() {
     let server = support::start_default().await;
-    let (mut c, _) = Client::join(server.local_addr()).await;
+    let (mut c, _) = RawClient::join(server.local_addr(), "test").await;
     c.send(&ClientMsg::Ping {
         client_time_us: 123_456_789,
     })
@@ -379,7 +381,7 @@ async fn ping_gets_a_pong_with_the_timestamp() {
 async fn shutdown_closes_clients_with_1001_and_refuses_new_ones() {
     let server = support::start_default().await;
     let addr = server.local_addr();
-    let (mut c, _) = Client::join(addr).await;
+    let (mut c, _) = RawClient::join(addr, "test").await;
     c.snapshot().await;
     let reader = tokio::spawn(async move { c.until_closed().await });
     server.shutdown().await;
@@ -387,7 +389,7 @@ async fn shutdown_closes_clients_with_1001_and_refuses_new_ones() {
     assert_eq!(end, Ended::Closed(Some(close::GOING_AWAY)));
     assert!(
         TcpStream::connect(addr).await.is_err()
-            || Client::connect_with_protocol(addr, Some("ticksync.v1"))
+            || RawClient::connect_with_protocol(addr, Some("ticksync.v1"))
                 .await
                 .is_err()
     );

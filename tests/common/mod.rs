@@ -22,7 +22,6 @@
 pub mod attack;
 pub mod bins;
 pub mod history;
-pub mod raw;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -33,17 +32,9 @@ use ticksync_protocol::{EntityState, PlayerId, Tick};
 use ticksync_server::{Config, Server};
 use tokio::task::JoinSet;
 
-/// Generous bound for anything a test waits for: the machine is shared and noisy,
-/// so only a real failure (a hang, a lost message) should ever reach it.
-pub const WAIT: Duration = Duration::from_secs(20);
-
-/// Awaits `fut`, failing the test if it takes longer than `limit`.
-pub async fn within<T>(limit: Duration, what: &str, fut: impl Future<Output = T>) -> T {
-    match tokio::time::timeout(limit, fut).await {
-        Ok(v) => v,
-        Err(_) => panic!("timed out after {limit:?} waiting for {what}"),
-    }
-}
+/// Raw protocol clients, shared with the server's own tests.
+pub use ticksync_testkit::raw;
+pub use ticksync_testkit::{WAIT, within};
 
 /// Polls `cond` every 10 ms until it returns true, for at most `limit`; fails the
 /// test otherwise.

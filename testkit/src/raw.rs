@@ -20,7 +20,7 @@ use ticksync_protocol::{
     PlayerId, Predictor, Reconciliation, SUBPROTOCOL, ServerMsg, Snapshot, Welcome, codec,
 };
 
-use super::{WAIT, within};
+use crate::{WAIT, within};
 
 /// How a connection ended, as the client saw it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,20 +40,27 @@ pub struct RawClient {
 impl RawClient {
     /// Opens a WebSocket to `addr` offering the `ticksync.v1` subprotocol.
     pub async fn connect(addr: SocketAddr) -> RawClient {
+        RawClient::connect_with_protocol(addr, Some(SUBPROTOCOL))
+            .await
+            .expect("upgrade accepted")
+    }
+
+    /// Opens a WebSocket to `addr` offering `protocol` as the subprotocol (or
+    /// none); `Err` if the server refuses the upgrade.
+    pub async fn connect_with_protocol(
+        addr: SocketAddr,
+        protocol: Option<&str>,
+    ) -> Result<RawClient, WsError> {
         let connect = async {
             let stream = TcpStream::connect(addr).await.expect("tcp connect");
             stream.set_nodelay(true).expect("TCP_NODELAY");
-            let mut req = format!("ws://{addr}/ws")
-                .into_client_request()
-                .expect("request");
-            req.headers_mut().insert(
-                "Sec-WebSocket-Protocol",
-                HeaderValue::from_static(SUBPROTOCOL),
-            );
-            let (ws, _) = tokio_tungstenite::client_async(req, stream)
-                .await
-                .expect("upgrade accepted");
-            RawClient { ws }
+            let mut req = format!("ws://{addr}/ws").into_client_request()?;
+            if let Some(p) = protocol {
+                let value = HeaderValue::from_str(p).expect("a header-safe subprotocol");
+                req.headers_mut().insert("Sec-WebSocket-Protocol", value);
+            }
+            let (ws, _) = tokio_tungstenite::client_async(req, stream).await?;
+            Ok(RawClient { ws })
         };
         within(WAIT, "the WebSocket upgrade", connect).await
     }

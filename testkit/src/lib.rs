@@ -1,0 +1,23 @@
+//! Test support shared by `server/tests/` and the workspace's end-to-end tests
+//! (`tests/`): the one raw WebSocket protocol client ([`raw`]) and the bounded
+//! wait it uses. Never published (`publish = false`): only tests depend on it.
+//!
+//! Every wait is bounded and fails the test with a message saying what did not
+//! happen, so a lost message is a clear failure, never a hang.
+
+pub mod raw;
+
+use std::future::Future;
+use std::time::Duration;
+
+/// Generous bound for anything a test waits for: the machine is shared and noisy,
+/// so only a real failure (a hang, a lost message) should ever reach it.
+pub const WAIT: Duration = Duration::from_secs(20);
+
+/// Awaits `fut`, failing the test if it takes longer than `limit`.
+pub async fn within<T>(limit: Duration, what: &str, fut: impl Future<Output = T>) -> T {
+    match tokio::time::timeout(limit, fut).await {
+        Ok(v) => v,
+        Err(_) => panic!("timed out after {limit:?} waiting for {what}"),
+    }
+}
