@@ -20,6 +20,17 @@ pub const WS_PATH: &str = "/ws";
 /// Most inputs one `Input` message may carry.
 pub const MAX_INPUTS_PER_MSG: usize = 8;
 
+/// Messages per second a client may send besides one `Input` per tick: its
+/// `Ping`s, `Resync`s and WebSocket control frames (docs/PROTOCOL.md, section 11).
+pub const CLIENT_EXTRA_MSGS_PER_SEC: u32 = 4;
+
+/// The most messages per second a compliant client sends at `tick_rate`: one
+/// `Input` per tick plus [`CLIENT_EXTRA_MSGS_PER_SEC`]. A server's rate limit
+/// is never below it.
+pub fn client_msg_budget(tick_rate: u16) -> u32 {
+    u32::from(tick_rate) + CLIENT_EXTRA_MSGS_PER_SEC
+}
+
 /// Longest player name, in bytes of UTF-8.
 pub const MAX_NAME_LEN: usize = 32;
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use ticksync_protocol::movement::{MAX_SPEED_PER_TICK, MAX_WORLD_FIXED};
-use ticksync_protocol::{FIXED_SCALE, MoveConfig};
+use ticksync_protocol::{FIXED_SCALE, MoveConfig, client_msg_budget};
 
 use crate::auth::AuthSecret;
 use crate::net::limits::RateConfig;
@@ -75,14 +75,19 @@ pub struct Config {
     )]
     pub ip_limit_exempt: IpList,
 
-    /// Messages per second a connection may send (token bucket refill); beyond
-    /// it messages are dropped and counted.
-    #[arg(long, env = "TICKSYNC_INPUT_RATE_LIMIT", default_value_t = 60.0)]
-    pub input_rate_limit: f64,
+    /// Messages per second a connection may send (token bucket refill; every
+    /// message and WebSocket control frame counts); beyond it messages are
+    /// dropped and counted. Default: twice what a compliant client sends,
+    /// 2 × (tick rate + 4); never below tick rate + 4 (one Input per tick plus
+    /// 4 other messages per second).
+    #[arg(long, env = "TICKSYNC_INPUT_RATE_LIMIT")]
+    pub input_rate_limit: Option<u32>,
 
     /// Messages a connection may send back to back (token bucket size).
-    #[arg(long, env = "TICKSYNC_INPUT_BURST", default_value_t = 60)]
-    pub input_burst: u32,
+    /// Default: one second at the rate limit; never below half a second of a
+    /// compliant client's messages, (tick rate + 4) / 2.
+    #[arg(long, env = "TICKSYNC_INPUT_BURST")]
+    pub input_burst: Option<u32>,
 
     /// Dropped messages within one --flood-window that close the connection (1008).
     #[arg(long, env = "TICKSYNC_FLOOD_DROPS", default_value_t = 100)]
@@ -244,7 +249,6 @@ impl Config {
             ("--max-players", self.max_players),
             ("--max-connections", self.max_connections),
             ("--max-connections-per-ip", self.max_connections_per_ip),
-            ("--input-burst", self.input_burst as usize),
             ("--flood-drops", self.flood_drops as usize),
             ("--outbound-queue", self.outbound_queue),
             ("--input-queue", self.input_queue),
@@ -271,12 +275,7 @@ impl Config {
                 return Err(format!("{name} must be greater than zero"));
             }
         }
-        if !(self.input_rate_limit.is_finite() && self.input_rate_limit > 0.0) {
-            return Err(format!(
-                "--input-rate-limit must be > 0, got {}",
-                self.input_rate_limit
-            ));
-        }
+        self.validate_client_limits()?;
         if self.tls_cert.is_some() != self.tls_key.is_some() {
             return Err("--tls-cert and --tls-key go together".into());
         }
@@ -301,14 +300,65 @@ impl Config {
         ((d.as_secs_f64() * f64::from(self.tick_rate)).ceil() as u32).max(1)
     }
 
+    /// Messages per second a connection may send: `--input-rate-limit`, or
+    /// by default twice a compliant client's [`client_msg_budget`].
+    pub fn input_rate_limit(&self) -> u32 {
+        self.input_rate_limit
+            .unwrap_or(2 * client_msg_budget(self.tick_rate))
+    }
+
+    /// Messages a connection may send back to back: `--input-burst`, or by
+    /// default one second at [`Config::input_rate_limit`].
+    pub fn input_burst(&self) -> u32 {
+        self.input_burst.unwrap_or_else(|| self.input_rate_limit())
+    }
+
     /// The per-connection message rate limit.
     pub fn rate_limit(&self) -> RateConfig {
         RateConfig {
-            rate: self.input_rate_limit,
-            burst: self.input_burst,
+            rate: f64::from(self.input_rate_limit()),
+            burst: self.input_burst(),
             max_drops: self.flood_drops,
             window: self.flood_window,
         }
+    }
+
+    /// The limits a client is told about must let a compliant client through
+    /// (docs/PROTOCOL.md, section 11) and fit the fields that announce them.
+    fn validate_client_limits(&self) -> Result<(), String> {
+        let budget = client_msg_budget(self.tick_rate);
+        let (rate, burst) = (self.input_rate_limit(), self.input_burst());
+        let max = u32::from(u16::MAX);
+        if !(budget..=max).contains(&rate) {
+            return Err(format!(
+                "--input-rate-limit must be {budget}..={max} messages/s at --tick-rate {} \
+                 (a client may send one Input per tick plus 4 other messages per second), got {rate}",
+                self.tick_rate
+            ));
+        }
+        let min_burst = budget.div_ceil(2);
+        if !(min_burst..=max).contains(&burst) {
+            return Err(format!(
+                "--input-burst must be {min_burst}..={max} messages at --tick-rate {} \
+                 (half a second of a client's messages, which a network stall can deliver at once), got {burst}",
+                self.tick_rate
+            ));
+        }
+        if self.input_queue > max as usize {
+            return Err(format!(
+                "--input-queue must be 1..={max} directions, got {}",
+                self.input_queue
+            ));
+        }
+        for (name, d) in [
+            ("--idle-timeout", self.idle_timeout),
+            ("--resume-grace", self.resume_grace),
+        ] {
+            if d.as_millis() > u128::from(u32::MAX) {
+                return Err(format!("{name} must be at most {} ms, got {d:?}", u32::MAX));
+            }
+        }
+        Ok(())
     }
 
     /// The view radius in grid steps (0: unlimited).
@@ -350,6 +400,60 @@ mod tests {
         assert_eq!(c.bind.to_string(), "127.0.0.1:7777");
         assert_eq!(c.movement().speed_per_tick, 53);
         assert_eq!(c.ticks(c.resume_grace), 300);
+    }
+
+    #[test]
+    fn the_rate_limit_follows_the_tick_rate() {
+        for (hz, rate) in [(30, 68), (60, 128), (90, 188), (120, 248), (240, 488)] {
+            let c = Config::parse_from(["x", "--tick-rate", &hz.to_string()]);
+            assert_eq!(
+                (c.input_rate_limit(), c.input_burst()),
+                (rate, rate),
+                "{hz} Hz"
+            );
+            assert_eq!(c.validate(), Ok(()));
+        }
+        let c = Config::parse_from(["x", "--tick-rate", "120", "--input-rate-limit", "60"]);
+        let e = c.validate().unwrap_err();
+        assert!(e.contains("--input-rate-limit") && e.contains("124"), "{e}");
+        let c = Config::parse_from(["x", "--input-rate-limit", "34", "--input-burst", "16"]);
+        let e = c.validate().unwrap_err();
+        assert!(e.contains("--input-burst") && e.contains("17"), "{e}");
+        let c = Config::parse_from(["x", "--input-rate-limit", "34", "--input-burst", "17"]);
+        assert_eq!(c.validate(), Ok(()));
+        assert_eq!(c.rate_limit().burst, 17);
+        let c = Config::parse_from(["x", "--input-queue", "70000"]);
+        assert!(c.validate().unwrap_err().contains("--input-queue"));
+    }
+
+    /// A compliant client, message by message, through the default limiter: one
+    /// Input per tick (delivered in clumps, as a network does), a Ping a second
+    /// and the pong to the server's WebSocket ping; a minute without one drop.
+    #[test]
+    fn a_compliant_client_is_never_rate_limited_by_default() {
+        use crate::net::limits::{RateLimiter, Verdict};
+        use std::time::Instant;
+        for hz in [30u16, 60, 90, 120, 240] {
+            let c = Config::parse_from(["x", "--tick-rate", &hz.to_string()]);
+            let t0 = Instant::now();
+            let mut limiter = RateLimiter::new(c.rate_limit(), t0);
+            let mut arrivals = Vec::new();
+            let tick = c.tick_period();
+            for n in 0..u32::from(hz) * 60 {
+                // Every 8th tick the network holds the inputs for 4 ticks, then
+                // delivers them together.
+                let held = 4_u32.saturating_sub(n % 8);
+                arrivals.push(tick * (n + held));
+            }
+            arrivals.extend((0..60).map(|s| Duration::from_secs(s) + tick / 2));
+            arrivals.extend((0..12).map(|s| Duration::from_secs(5 * s) + tick / 3));
+            arrivals.sort();
+            let limited = arrivals
+                .iter()
+                .filter(|&&at| limiter.check(t0 + at) != Verdict::Allow)
+                .count();
+            assert_eq!(limited, 0, "{hz} Hz");
+        }
     }
 
     #[test]

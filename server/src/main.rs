@@ -64,6 +64,8 @@ fn main() -> ExitCode {
     }
     info!(
         ?config,
+        input_rate_limit = config.input_rate_limit(),
+        input_burst = config.input_burst(),
         "starting ticksync-server {}",
         env!("CARGO_PKG_VERSION")
     );

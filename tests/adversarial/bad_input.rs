@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use ticksync_protocol::messages::close;
-use ticksync_protocol::{ErrorCode, InputSeq, MoveDir};
+use ticksync_protocol::{ClientMsg, ErrorCode, InputSeq, MoveDir, ServerMsg};
 use ticksync_server::Config;
 use ticksync_server::metrics::{DisconnectReason, InputRejection};
 
@@ -75,8 +75,8 @@ async fn garbage_gets_the_documented_error_and_close_code() {
 #[tokio::test]
 async fn input_flood_is_dropped_and_counted_then_closed_with_1008() {
     let server = start(Config {
-        input_rate_limit: 40.0,
-        input_burst: 20,
+        input_rate_limit: Some(40),
+        input_burst: Some(20),
         flood_drops: 60,
         flood_window: Duration::from_secs(2),
         ..Config::for_tests()
@@ -135,4 +135,77 @@ async fn input_flood_is_dropped_and_counted_then_closed_with_1008() {
     w.assert_healthy_since(&mark).await;
     w.finish().await;
     stop(server).await;
+}
+
+/// What a compliant client has seen: the last `ack_input` and the `Pong`s.
+#[derive(Default)]
+struct Seen {
+    ack: InputSeq,
+    pongs: u32,
+}
+
+impl Seen {
+    /// Takes one server message; true for a snapshot.
+    fn take(&mut self, msg: Result<ServerMsg, Ended>) -> bool {
+        match msg {
+            Ok(ServerMsg::Snapshot(s)) => {
+                self.ack = s.ack_input;
+                true
+            }
+            Ok(ServerMsg::Pong { .. }) => {
+                self.pongs += 1;
+                false
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
+
+/// Section 11's compliant client: one `Input` per server tick (sent as each
+/// snapshot arrives) and a `Ping` a second. The default rate limit follows the
+/// tick rate, so at 60 and 120 Hz not one of its messages is dropped (a flat
+/// 60 messages/s used to drop half of them at 120 Hz).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_input_per_tick_and_pings_are_never_rate_limited_at_60_and_120_hz() {
+    for hz in [60u16, 120] {
+        let server = start(Config {
+            tick_rate: hz,
+            ..Config::for_tests()
+        })
+        .await;
+        let (mut c, _) = RawClient::join(server.local_addr(), "compliant").await;
+        let ticks = u32::from(hz) * 3;
+        let (mut seq, mut pings) = (0u32, 0u32);
+        let mut seen = Seen::default();
+        while seq < ticks {
+            if seen.take(c.recv().await) {
+                seq += 1;
+                c.send_input(InputSeq(seq), &[MoveDir::new(1, 0)]).await;
+                if seq % u32::from(hz) == 0 {
+                    c.send(&ClientMsg::Ping {
+                        client_time_us: u64::from(seq),
+                    })
+                    .await;
+                    pings += 1;
+                }
+            }
+        }
+        // Hello, the inputs and the pings: all judged by the limiter by now.
+        let sent = u64::from(1 + ticks + pings);
+        eventually(WAIT, "every message received", || async {
+            server.metrics().messages_received.get() >= sent
+        })
+        .await;
+        let m = server.metrics();
+        assert_eq!(m.messages_rate_limited.get(), 0, "{hz} Hz");
+        assert_eq!(m.inputs_rejected(InputRejection::rate_limited), 0);
+        within(WAIT, "every input applied and every ping answered", async {
+            while seen.ack < InputSeq(seq) || seen.pongs < pings {
+                seen.take(c.recv().await);
+            }
+        })
+        .await;
+        assert_eq!(c.close_normal().await, Ended::Closed(Some(close::NORMAL)));
+        stop(server).await;
+    }
 }
