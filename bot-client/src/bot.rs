@@ -141,6 +141,11 @@ pub struct BotOutcome {
     pub player_id: Option<PlayerId>,
     /// Whether any of its connections was welcomed.
     pub connected: bool,
+    /// Whether it was playing when it was asked to stop. A bot whose connection
+    /// was lost (and not re-established) before that was not.
+    pub connected_at_stop: bool,
+    /// Total time its connections were welcomed.
+    pub connected_for: Duration,
     /// Its counters.
     pub counters: Counters,
     /// The error that ended its last connection, if any.
@@ -227,6 +232,8 @@ impl BotHandle {
         self.task.await.unwrap_or_else(|e| BotOutcome {
             player_id: self.player_id,
             connected: false,
+            connected_at_stop: false,
+            connected_for: Duration::ZERO,
             counters: Counters::default(),
             last_error: Some(BotError::Stopped).filter(|_| !e.is_cancelled()),
         })
@@ -269,6 +276,7 @@ async fn bot_main(mut d: Driver) -> BotOutcome {
     let mut rng = SmallRng::seed_from_u64(d.opts.seed ^ 0x9e37_79b9_7f4a_7c15);
     let mut attempt = 0u32;
     let mut last_error = None;
+    let mut connected_at_stop = false;
     loop {
         let conn = timeout(d.opts.connect_timeout, connect(&d.opts))
             .await
@@ -280,7 +288,10 @@ async fn bot_main(mut d: Driver) -> BotOutcome {
                     attempt = 0;
                 }
                 match ended {
-                    Ended::Closed => break,
+                    Ended::Closed => {
+                        connected_at_stop = welcomed;
+                        break;
+                    }
                     Ended::Dropped if d.opts.reconnect.is_none() => break,
                     Ended::Dropped => None,
                     Ended::Lost(e) => {
@@ -321,6 +332,8 @@ async fn bot_main(mut d: Driver) -> BotOutcome {
     BotOutcome {
         player_id: d.session.player_id(),
         connected: d.ever_welcomed,
+        connected_at_stop,
+        connected_for: d.connected_for,
         counters: *d.session.counters(),
         last_error,
     }

@@ -69,9 +69,19 @@ pub struct BotConfig {
     /// (default: http://HOST:PORT/metrics of --url).
     #[arg(long, env = "TICKSYNC_BOT_METRICS_URL")]
     pub metrics_url: Option<String>,
-    /// Succeed even if up to this many bots never connected.
+    /// Succeed even if up to this many bots failed: never connected, ended the
+    /// run disconnected, or were disconnected for more than
+    /// --max-disconnected-share of their time in the run.
     #[arg(long, env = "TICKSYNC_BOT_ALLOW_FAILURES", default_value_t = 0)]
     pub allow_failures: u32,
+    /// The share (0..=1) of its time in the run a bot may spend disconnected
+    /// (reconnecting, or gone) before it counts as failed.
+    #[arg(
+        long,
+        env = "TICKSYNC_BOT_MAX_DISCONNECTED_SHARE",
+        default_value_t = 0.1
+    )]
+    pub max_disconnected_share: f64,
     /// Runtime the bots run on.
     #[arg(long, env = "TICKSYNC_BOT_RUNTIME", value_enum, default_value_t = RuntimeKind::CurrentThread)]
     pub runtime: RuntimeKind,
@@ -111,6 +121,7 @@ impl Default for BotConfig {
             json: None,
             metrics_url: None,
             allow_failures: 0,
+            max_disconnected_share: 0.1,
             runtime: RuntimeKind::CurrentThread,
             reconnect: false,
             reconnect_min_backoff: Duration::from_millis(100),
@@ -150,6 +161,12 @@ impl BotConfig {
         parse_ws_url(&self.url)?;
         if let Some(m) = &self.metrics_url {
             parse_http_url(m)?;
+        }
+        if !(0.0..=1.0).contains(&self.max_disconnected_share) {
+            return bad(
+                "--max-disconnected-share",
+                format!("must be 0..=1, got {}", self.max_disconnected_share),
+            );
         }
         if self.bots == 0 || self.bots > MAX_BOTS {
             return bad(

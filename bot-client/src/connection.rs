@@ -96,6 +96,8 @@ pub(crate) struct Driver {
     pub ready: Option<oneshot::Sender<Result<PlayerId, BotError>>>,
     /// Whether any connection of this bot was welcomed.
     pub ever_welcomed: bool,
+    /// Total time this bot's connections were welcomed.
+    pub connected_for: Duration,
     published: Counters,
     rtt: SampleBuf<1>,
     intervals: SampleBuf<INTERVAL_BATCH>,
@@ -120,6 +122,7 @@ impl Driver {
             opts,
             ready,
             ever_welcomed: false,
+            connected_for: Duration::ZERO,
             published: Counters::default(),
             rtt: SampleBuf::new(),
             intervals: SampleBuf::new(),
@@ -242,7 +245,9 @@ impl Driver {
         if let Some(t) = welcomed_at {
             use std::sync::atomic::Ordering::Relaxed;
             self.stats.connected_now.fetch_sub(1, Relaxed);
-            let us = t.elapsed().as_micros().min(u128::from(u64::MAX)) as u64;
+            let connected = t.elapsed();
+            self.connected_for += connected;
+            let us = connected.as_micros().min(u128::from(u64::MAX)) as u64;
             self.stats.connected_us.fetch_add(us, Relaxed);
         }
         self.flush_stats();

@@ -42,7 +42,7 @@ mod walk;
 pub use bot::{Backoff, BotHandle, BotOptions, BotOutcome, BotView};
 pub use config::{BotConfig, RuntimeKind};
 pub use error::{BotError, ConfigError, ScrapeError};
-pub use report::{LatencyMs, Report, ServerStats};
+pub use report::{ConnectedShare, LatencyMs, Presence, Report, ServerStats};
 pub use runner::{Progress, run, run_with_progress};
 pub use session::{Counters, Event, Session, SessionOptions};
 pub use walk::RandomWalk;

@@ -2,6 +2,7 @@
 //! a human summary, and the pass/fail verdict that decides the exit code.
 
 use std::fmt;
+use std::time::Duration;
 
 use hdrhistogram::Histogram;
 use serde::Serialize;
@@ -84,6 +85,40 @@ impl ServerStats {
     }
 }
 
+/// How one bot was there during a run, for the verdict.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Presence {
+    /// Whether the server ever welcomed it.
+    pub welcomed: bool,
+    /// Whether it was playing when the run stopped it.
+    pub connected_at_stop: bool,
+    /// How long its connections were welcomed.
+    pub connected: Duration,
+    /// Its time in the run: from its start in the ramp-up to the end.
+    pub in_run: Duration,
+}
+
+impl Presence {
+    /// The share of its time in the run it was connected (0..=1).
+    pub fn share(&self) -> f64 {
+        if self.in_run.is_zero() {
+            return 0.0;
+        }
+        (self.connected.as_secs_f64() / self.in_run.as_secs_f64()).min(1.0)
+    }
+}
+
+/// How long bots were connected, as a share of each bot's time in the run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct ConnectedShare {
+    /// The least-connected bot's share (0..=1; `null` without bots).
+    pub min: Option<f64>,
+    /// The mean share over all bots.
+    pub mean: Option<f64>,
+    /// Mean connected time per bot, in seconds.
+    pub mean_s: Option<f64>,
+}
+
 /// Everything a run measured. Field names are part of the bot's interface.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Report {
@@ -95,6 +130,16 @@ pub struct Report {
     pub connect_failures: u64,
     /// Welcomed connections that ended without the bot asking for it.
     pub disconnects: u64,
+    /// Bots that connected but were not connected when the run ended (their
+    /// connection was lost and not re-established). Each is a failed bot.
+    pub bots_ended_disconnected: u64,
+    /// Bots that ended connected but were disconnected for more than
+    /// `max_disconnected_share` of their time in the run. Each is a failed bot.
+    pub bots_disconnected_too_long: u64,
+    /// The share of its time a bot may spend disconnected before it fails.
+    pub max_disconnected_share: f64,
+    /// How long bots were connected.
+    pub connected_share: ConnectedShare,
     /// Successful reconnections.
     pub reconnects: u64,
     /// Reconnections that resumed the session.
@@ -128,30 +173,59 @@ pub struct Report {
     pub duration_s: f64,
     /// Seed of the bots' random walks.
     pub seed: u64,
-    /// Bots allowed not to connect without failing the run.
+    /// Failed bots (never connected, ended disconnected, or disconnected too long)
+    /// allowed without failing the run.
     pub allow_failures: u64,
     /// The server's tick statistics.
     pub server: ServerStats,
     /// Things worth knowing that did not fail the run (e.g. a failed scrape).
     pub warnings: Vec<String>,
-    /// Whether the run passed: no desync and enough bots connected.
+    /// Whether the run passed: no desync and at most `allow_failures` failed bots.
     pub passed: bool,
     /// Why it did not pass.
     pub failures: Vec<String>,
 }
 
 impl Report {
-    /// Sets `passed` and `failures` from the numbers.
+    /// Counts the bots that ended the run disconnected or were disconnected for
+    /// more than `max_disconnected_share` of their time, and how long bots were
+    /// connected. Bots never welcomed are counted by [`Report::judge`] already.
+    pub fn count_presence(&mut self, bots: &[Presence], max_disconnected_share: f64) {
+        self.max_disconnected_share = max_disconnected_share;
+        let connected = bots.iter().filter(|b| b.welcomed);
+        self.bots_ended_disconnected =
+            connected.clone().filter(|b| !b.connected_at_stop).count() as u64;
+        self.bots_disconnected_too_long = connected
+            .filter(|b| b.connected_at_stop && 1.0 - b.share() > max_disconnected_share)
+            .count() as u64;
+        let n = bots.len() as f64;
+        self.connected_share = ConnectedShare {
+            min: bots.iter().map(Presence::share).reduce(f64::min),
+            mean: (!bots.is_empty()).then(|| bots.iter().map(Presence::share).sum::<f64>() / n),
+            mean_s: (!bots.is_empty())
+                .then(|| bots.iter().map(|b| b.connected.as_secs_f64()).sum::<f64>() / n),
+        };
+    }
+
+    /// Sets `passed` and `failures` from the numbers: any desync fails the run,
+    /// and so do more than `allow_failures` failed bots (never connected, ended
+    /// the run disconnected, or disconnected for too long).
     pub fn judge(&mut self) {
         self.failures.clear();
         if self.desyncs > 0 {
             self.failures.push(format!("{} desyncs", self.desyncs));
         }
-        let missing = self.bots_requested.saturating_sub(self.bots_connected);
-        if missing > self.allow_failures {
+        let never = self.bots_requested.saturating_sub(self.bots_connected);
+        let failed = never + self.bots_ended_disconnected + self.bots_disconnected_too_long;
+        if failed > self.allow_failures {
             self.failures.push(format!(
-                "{missing} of {} bots never connected (allowed: {})",
-                self.bots_requested, self.allow_failures
+                "{failed} of {} bots failed: {never} never connected, {} ended the run disconnected, \
+                 {} were disconnected for more than {:.0} % of their time (allowed: {})",
+                self.bots_requested,
+                self.bots_ended_disconnected,
+                self.bots_disconnected_too_long,
+                self.max_disconnected_share * 100.0,
+                self.allow_failures
             ));
         }
         self.passed = self.failures.is_empty();
@@ -194,6 +268,17 @@ impl fmt::Display for Report {
             self.disconnects,
             self.reconnects,
             self.resumed
+        )?;
+        let pct = |v: Option<f64>| v.map_or("n/a".into(), |v| format!("{:.1} %", v * 100.0));
+        writeln!(
+            f,
+            "  connected   mean {} / min {} of each bot's time ({} s mean); {} ended disconnected, {} disconnected > {:.0} %",
+            pct(self.connected_share.mean),
+            pct(self.connected_share.min),
+            opt(self.connected_share.mean_s),
+            self.bots_ended_disconnected,
+            self.bots_disconnected_too_long,
+            self.max_disconnected_share * 100.0
         )?;
         writeln!(
             f,
@@ -239,76 +324,4 @@ impl fmt::Display for Report {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn json_has_the_documented_field_names() {
-        let mut r = Report {
-            bots_requested: 3,
-            bots_connected: 3,
-            ..Report::default()
-        };
-        r.judge();
-        let v: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
-        for key in [
-            "bots_requested",
-            "bots_connected",
-            "connect_failures",
-            "disconnects",
-            "snapshots_received",
-            "desyncs",
-            "mispredictions",
-            "rtt_ms",
-            "snapshot_interval_ms",
-            "bytes_per_bot_per_s",
-            "duration_s",
-            "server",
-            "passed",
-        ] {
-            assert!(v.get(key).is_some(), "missing {key}");
-        }
-        for key in ["p50", "p99", "max"] {
-            assert!(v["rtt_ms"].get(key).is_some());
-            assert!(v["snapshot_interval_ms"].get(key).is_some());
-            assert!(v["server"]["tick_duration_ms"].get(key).is_some());
-        }
-        assert!(v["server"].get("ticks_missed").is_some());
-        // A failed scrape is null, not zero.
-        assert!(v["server"]["ticks_missed"].is_null());
-        assert!(v["rtt_ms"]["p99"].is_null());
-        assert_eq!(v["passed"], true);
-    }
-
-    #[test]
-    fn judge_fails_on_desync_or_missing_bots() {
-        let mut r = Report {
-            bots_requested: 10,
-            bots_connected: 8,
-            allow_failures: 2,
-            ..Report::default()
-        };
-        r.judge();
-        assert!(r.passed);
-        r.allow_failures = 1;
-        r.judge();
-        assert!(!r.passed);
-        r.allow_failures = 2;
-        r.desyncs = 1;
-        r.judge();
-        assert_eq!(r.failures, ["1 desyncs"]);
-        assert!(r.to_string().contains("FAIL"));
-    }
-
-    #[test]
-    fn latency_from_histogram() {
-        let mut h = crate::stats::latency_histogram();
-        for us in [1000, 2000, 3000, 40_000] {
-            h.record(us).unwrap();
-        }
-        let l = LatencyMs::from_micros(&h);
-        assert_eq!(l.samples, 4);
-        assert!((l.p50.unwrap() - 2.0).abs() < 0.01, "{l:?}");
-        assert!((l.max.unwrap() - 40.0).abs() < 0.05, "{l:?}");
-    }
-}
+mod tests;

@@ -8,12 +8,12 @@ use std::time::Duration;
 
 use tokio::time::{Instant, MissedTickBehavior, interval_at, sleep_until, timeout_at};
 
-use crate::bot::{BotHandle, spawn};
+use crate::bot::{BotHandle, BotOutcome, spawn};
 use crate::config::BotConfig;
 use crate::connection::Command;
 use crate::error::ConfigError;
 use crate::metrics;
-use crate::report::{LatencyMs, Report, ServerStats};
+use crate::report::{LatencyMs, Presence, Report, ServerStats};
 use crate::stats::SharedStats;
 
 /// How long the bots get to close cleanly at the end of a run.
@@ -122,9 +122,31 @@ pub async fn run_with_progress(
         }
     }
     let duration = start.elapsed();
-    stop_all(handles).await;
+    let outcomes = stop_all(handles).await;
     let scrape = metrics::scrape(&metrics_url, SCRAPE_TIMEOUT).await;
     let mut report = build_report(&config, seed, &stats, duration);
+    // Bots that did not stop in time are left out (warned below): their
+    // connection time is unknown.
+    let presence: Vec<Presence> = outcomes
+        .iter()
+        .enumerate()
+        .filter_map(|(i, o)| {
+            let o = o.as_ref()?;
+            Some(Presence {
+                welcomed: o.connected,
+                connected_at_stop: o.connected_at_stop,
+                connected: o.connected_for,
+                in_run: duration.saturating_sub(spawn_at(i as u64).duration_since(start)),
+            })
+        })
+        .collect();
+    report.count_presence(&presence, config.max_disconnected_share);
+    let stragglers = outcomes.iter().filter(|o| o.is_none()).count();
+    if stragglers > 0 {
+        report.warnings.push(format!(
+            "{stragglers} bots did not stop within {STOP_GRACE:?}; their connected time is not judged"
+        ));
+    }
     match scrape {
         Ok(end) => {
             if let Err(e) = &baseline {
@@ -154,23 +176,29 @@ pub async fn run_with_progress(
     Ok(report)
 }
 
-/// Asks every bot to close cleanly and waits for them (bounded by [`STOP_GRACE`]).
-async fn stop_all(handles: Vec<BotHandle>) {
+/// Asks every bot to close cleanly and waits for them (bounded by [`STOP_GRACE`]);
+/// their outcomes in spawn order, `None` for a bot that did not stop in time.
+async fn stop_all(handles: Vec<BotHandle>) -> Vec<Option<BotOutcome>> {
     for h in &handles {
         let _ = h.commands.send(Command::Close);
     }
     let grace = Instant::now() + STOP_GRACE;
-    let mut stragglers = 0;
+    let mut outcomes = Vec::with_capacity(handles.len());
     for h in handles {
         let mut task = h.task;
-        if timeout_at(grace, &mut task).await.is_err() {
-            task.abort();
-            stragglers += 1;
+        match timeout_at(grace, &mut task).await {
+            Ok(outcome) => outcomes.push(outcome.ok()),
+            Err(_) => {
+                task.abort();
+                outcomes.push(None);
+            }
         }
     }
+    let stragglers = outcomes.iter().filter(|o| o.is_none()).count();
     if stragglers > 0 {
         tracing::warn!(stragglers, "bots did not close within the grace period");
     }
+    outcomes
 }
 
 fn build_report(config: &BotConfig, seed: u64, stats: &SharedStats, duration: Duration) -> Report {

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use ticksync_bot::{Backoff, BotConfig, BotHandle, BotOptions, run};
+use ticksync_bot::{Backoff, BotConfig, BotHandle, BotOptions, Report, run};
 use ticksync_protocol::{
     ClientMsg, EntityState, FixedPos, Hello, InputSeq, MoveConfig, PlayerId, ResumeToken,
     SUBPROTOCOL, ServerMsg, Snapshot, Tick, Welcome, codec, snapshot, step,
@@ -34,6 +34,9 @@ struct Faults {
     corrupt_tick: Option<u32>,
     /// Send these bytes instead of this snapshot.
     replace_tick: Option<(u32, Vec<u8>)>,
+    /// Drop every connection open at this instant without a close frame, as a
+    /// crashed server or a network failure would (later connections are kept).
+    cut_at: Option<tokio::time::Instant>,
 }
 
 /// What the fake server saw, for the test to check.
@@ -148,6 +151,7 @@ async fn serve(
     let send = |m: &ServerMsg| Message::Binary(codec::encode_server(m).into());
     ws.send(send(&welcome)).await.unwrap();
     let mut ticker = tokio::time::interval(TICK);
+    let cut_at = faults.cut_at.filter(|t| *t > tokio::time::Instant::now());
     let (mut tick, mut full_next) = (0u32, true);
     let (mut base_tick, mut sent_view) = (Tick(0), Vec::new());
     loop {
@@ -182,6 +186,7 @@ async fn serve(
                 // Dropped without a close frame: the player stays, resumable.
                 Some(Err(_)) | None => return,
             },
+            _ = tokio::time::sleep_until(cut_at.unwrap_or_else(tokio::time::Instant::now)), if cut_at.is_some() => return,
             _ = ticker.tick() => {
                 tick += 1;
                 let (view, ack) = {
@@ -405,4 +410,71 @@ async fn undecodable_message_closes_with_1002() {
         outcome.last_error,
         Some(ticksync_bot::BotError::Protocol(_))
     ));
+}
+
+/// When the fake server cuts every connection, into a run of [`CUT_RUN`].
+const CUT: Duration = Duration::from_millis(600);
+const CUT_RUN: Duration = Duration::from_secs(3);
+
+/// A run of 4 bots against a server that drops every connection [`CUT`] into
+/// it; with `backoff`, the bots reconnect after that (min = max) delay.
+async fn run_with_a_cut(backoff: Option<Duration>) -> Report {
+    let cut_at = tokio::time::Instant::now() + CUT;
+    let server = FakeServer::start(Faults {
+        cut_at: Some(cut_at),
+        ..Faults::default()
+    })
+    .await;
+    let mut config = BotConfig {
+        url: server.url.clone(),
+        bots: 4,
+        duration: CUT_RUN,
+        ramp_up: Duration::from_millis(100),
+        seed: Some(11),
+        ..BotConfig::default()
+    };
+    if let Some(delay) = backoff {
+        config.reconnect = true;
+        config.reconnect_min_backoff = delay;
+        config.reconnect_max_backoff = delay;
+    }
+    run(config).await.unwrap()
+}
+
+#[tokio::test]
+async fn bots_that_end_the_run_disconnected_fail_it() {
+    let report = run_with_a_cut(None).await;
+    assert_eq!(report.bots_connected, 4);
+    assert_eq!(report.bots_ended_disconnected, 4, "{report}");
+    assert!(!report.passed, "{report}");
+    assert!(
+        report.failures[0].contains("4 ended the run disconnected"),
+        "{:?}",
+        report.failures
+    );
+    // Connected for about the first 0.6 s of 3 s.
+    let mean = report.connected_share.mean.unwrap();
+    assert!(mean > 0.05 && mean < 0.5, "{report}");
+    // Allowed failures still apply to these bots.
+    let mut allowed = report.clone();
+    allowed.allow_failures = 4;
+    allowed.judge();
+    assert!(allowed.passed, "{allowed}");
+}
+
+#[tokio::test]
+async fn bots_that_reconnect_at_once_pass_and_slow_ones_fail() {
+    let quick = run_with_a_cut(Some(Duration::from_millis(40))).await;
+    assert!(quick.passed, "{quick}");
+    assert!(quick.reconnects >= 4, "{quick}");
+    assert_eq!(quick.bots_ended_disconnected, 0);
+    assert_eq!(quick.bots_disconnected_too_long, 0);
+    assert!(quick.connected_share.min.unwrap() > 0.9, "{quick}");
+
+    // Back only 0.6-1.2 s later: away for 20-40 % of the run, over the default 10 %.
+    let slow = run_with_a_cut(Some(Duration::from_millis(1200))).await;
+    assert!(slow.reconnects >= 4, "{slow}");
+    assert_eq!(slow.bots_ended_disconnected, 0, "{slow}");
+    assert_eq!(slow.bots_disconnected_too_long, 4, "{slow}");
+    assert!(!slow.passed, "{slow}");
 }
