@@ -1,6 +1,6 @@
 //! Prometheus metrics: one registry with every counter the server exports, encoded
 //! by `prometheus-client` for `GET /metrics`. Labelled counters export every label
-//! value from the first scrape ([`reasons`]); docs/OPERATIONS.md section 4 lists
+//! value from the first scrape ([`ByReason`]); docs/OPERATIONS.md section 4 lists
 //! every family and label value, and a test holds the two together.
 
 mod reasons;

@@ -31,6 +31,40 @@ pub fn bin_path(name: &str) -> PathBuf {
     profile_dir().join(format!("{name}{}", std::env::consts::EXE_SUFFIX))
 }
 
+/// Runs `cargo build <args>` in the profile and target directory this test runs
+/// from; `Err` with cargo's output when it fails.
+fn cargo_build(args: &[&str]) -> Result<(), String> {
+    let dir = profile_dir();
+    let profile = dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .expect("profile directory name");
+    let target = dir.parent().expect("target directory");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.arg("build")
+        .args(args)
+        .arg("--manifest-path")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"))
+        .arg("--target-dir")
+        .arg(target);
+    // The `debug` directory belongs to the `dev` (and `test`) profile.
+    if profile != "debug" {
+        cmd.args(["--profile", profile]);
+    }
+    let out = cmd.output().map_err(|e| format!("cannot run cargo: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "cargo build {} failed ({}):\n{}",
+            args.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
+
 /// Builds the server and bot binaries once per test process, in the profile and
 /// target directory this test runs from, and returns their paths.
 ///
@@ -39,36 +73,8 @@ pub fn bin_path(name: &str) -> PathBuf {
 /// --test e2e_binaries` may not have.
 pub fn built_binaries() -> (PathBuf, PathBuf) {
     static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
-    let result = BUILT.get_or_init(|| {
-        let dir = profile_dir();
-        let profile = dir
-            .file_name()
-            .and_then(|n| n.to_str())
-            .expect("profile directory name");
-        let target = dir.parent().expect("target directory");
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let mut cmd = Command::new(cargo);
-        cmd.arg("build")
-            .args(["-p", "ticksync-server", "-p", "ticksync-bot", "--bins"])
-            .arg("--manifest-path")
-            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"))
-            .arg("--target-dir")
-            .arg(target);
-        // The `debug` directory belongs to the `dev` (and `test`) profile.
-        if profile != "debug" {
-            cmd.args(["--profile", profile]);
-        }
-        let out = cmd.output().map_err(|e| format!("cannot run cargo: {e}"))?;
-        if out.status.success() {
-            Ok(())
-        } else {
-            Err(format!(
-                "cargo build of the binaries failed ({}):\n{}",
-                out.status,
-                String::from_utf8_lossy(&out.stderr)
-            ))
-        }
-    });
+    let result = BUILT
+        .get_or_init(|| cargo_build(&["-p", "ticksync-server", "-p", "ticksync-bot", "--bins"]));
     if let Err(e) = result {
         panic!("{e}");
     }
@@ -80,6 +86,18 @@ pub fn built_binaries() -> (PathBuf, PathBuf) {
     );
     assert!(bot.exists(), "{} missing after the build", bot.display());
     (server, bot)
+}
+
+/// Builds example `name` of `package` (a no-op when fresh) and returns its path.
+pub fn built_example(package: &str, name: &str) -> PathBuf {
+    if let Err(e) = cargo_build(&["-p", package, "--example", name]) {
+        panic!("{e}");
+    }
+    let path = profile_dir()
+        .join("examples")
+        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    assert!(path.exists(), "{} missing after the build", path.display());
+    path
 }
 
 /// A fresh, empty directory for one test's files, removed on drop.
@@ -193,6 +211,17 @@ impl ServerProcess {
             .expect("run kill");
         assert!(status.success(), "kill -TERM failed: {status}");
         wait_with_limit(&mut self.child, "the server after SIGTERM", limit)
+    }
+
+    /// Its resident set size now, in KiB (`VmRSS` of `/proc/PID/status`).
+    pub fn rss_kib(&self) -> u64 {
+        let path = format!("/proc/{}/status", self.child.id());
+        let status = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or_else(|| panic!("no VmRSS in {path}"))
     }
 
     /// Its stdout so far, one string.

@@ -6,8 +6,11 @@
 //!   ([`provision`]), then runs `cargo test --workspace --no-fail-fast [ARGS]`. This is the
 //!   README's test command and the last step of `.ci/run`.
 //! - `cargo xtask provision`: only the installing part.
+//! - `cargo xtask sync-web`: refreshes the server's copy of the web demo
+//!   (`server/web/`) from `clients/web/` ([`web`]).
 
 mod provision;
+mod web;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -22,6 +25,7 @@ commands:
   test [ARGS]   install what the test suite needs when missing (Debian packages,
                 the web client's npm dependencies), then `cargo test --workspace [ARGS]`
   provision     only install what the test suite needs
+  sync-web      copy the web demo and JS library from clients/web/ into server/web/
 ";
 
 fn main() -> ExitCode {
@@ -31,6 +35,7 @@ fn main() -> ExitCode {
     let result = match command.as_deref() {
         Some("test") => test(&rest),
         Some("provision") => provision_all(),
+        Some("sync-web") => sync_web(),
         Some("help" | "-h" | "--help") => {
             print!("{USAGE}");
             return ExitCode::SUCCESS;
@@ -60,6 +65,17 @@ fn root() -> PathBuf {
 fn provision_all() -> Result<ExitCode> {
     provision::debian()?;
     provision::npm(&root().join("clients/web"))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn sync_web() -> Result<ExitCode> {
+    let changed = web::sync(&root())?;
+    if changed.is_empty() {
+        eprintln!("xtask: server/web/ already matches clients/web/");
+    }
+    for line in changed {
+        eprintln!("xtask: {line}");
+    }
     Ok(ExitCode::SUCCESS)
 }
 

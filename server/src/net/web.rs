@@ -1,6 +1,11 @@
 //! The demo web client, embedded in the binary: `GET /` serves the page from
-//! `clients/web/demo/`, `/app.js` its script and `/lib/*.js` the protocol library
-//! from `clients/web/src/`, so a browser needs nothing but the server.
+//! `web/demo/`, `/app.js` its script and `/lib/*.js` the protocol library from
+//! `web/src/`, so a browser needs nothing but the server.
+//!
+//! `server/web/` is a copy of `clients/web/{demo,src}` (where the JS client is
+//! developed and tested), kept inside this crate so its published package builds
+//! on its own. `tests/web_assets.rs` fails when the copy differs from the
+//! original; `cargo xtask sync-web` refreshes it.
 
 use tokio::io::AsyncWrite;
 
@@ -11,60 +16,40 @@ const JS: &str = "text/javascript; charset=utf-8";
 
 /// Every embedded asset: URL path, content type, body.
 const ASSETS: &[(&str, &str, &str)] = &[
-    (
-        "/",
-        HTML,
-        include_str!("../../../clients/web/demo/index.html"),
-    ),
+    ("/", HTML, include_str!("../../web/demo/index.html")),
     (
         "/index.html",
         HTML,
-        include_str!("../../../clients/web/demo/index.html"),
+        include_str!("../../web/demo/index.html"),
     ),
-    (
-        "/app.js",
-        JS,
-        include_str!("../../../clients/web/demo/app.js"),
-    ),
-    (
-        "/lib/index.js",
-        JS,
-        include_str!("../../../clients/web/src/index.js"),
-    ),
-    (
-        "/lib/wire.js",
-        JS,
-        include_str!("../../../clients/web/src/wire.js"),
-    ),
+    ("/app.js", JS, include_str!("../../web/demo/app.js")),
+    ("/lib/index.js", JS, include_str!("../../web/src/index.js")),
+    ("/lib/wire.js", JS, include_str!("../../web/src/wire.js")),
     (
         "/lib/messages.js",
         JS,
-        include_str!("../../../clients/web/src/messages.js"),
+        include_str!("../../web/src/messages.js"),
     ),
     (
         "/lib/movement.js",
         JS,
-        include_str!("../../../clients/web/src/movement.js"),
+        include_str!("../../web/src/movement.js"),
     ),
-    (
-        "/lib/world.js",
-        JS,
-        include_str!("../../../clients/web/src/world.js"),
-    ),
+    ("/lib/world.js", JS, include_str!("../../web/src/world.js")),
     (
         "/lib/prediction.js",
         JS,
-        include_str!("../../../clients/web/src/prediction.js"),
+        include_str!("../../web/src/prediction.js"),
     ),
     (
         "/lib/interpolation.js",
         JS,
-        include_str!("../../../clients/web/src/interpolation.js"),
+        include_str!("../../web/src/interpolation.js"),
     ),
     (
         "/lib/session.js",
         JS,
-        include_str!("../../../clients/web/src/session.js"),
+        include_str!("../../web/src/session.js"),
     ),
 ];
 

@@ -1,0 +1,314 @@
+// @ts-check
+/**
+ * @module session
+ * A whole client session as a state machine without I/O: bytes and time go in
+ * (`open`, `receive`, `update`, `closed`), bytes to send come out
+ * (`takeOutgoing`). The WebSocket shell around it (browser or Node) stays a few
+ * lines, and tests drive it tick by tick without sockets or clocks.
+ *
+ * It sends `Hello` (with the resume token after a drop), produces one input per
+ * server tick, batches them into `Input` messages, predicts the own player,
+ * reconciles it with every snapshot, keeps the verified world and an interpolation
+ * buffer for the others, sends `Resync` on a desync and `Ping` for the RTT.
+ */
+
+import { ClientWorld } from "./world.js";
+import { InterpolationBuffer } from "./interpolation.js";
+import { Predictor } from "./prediction.js";
+import { CloseCode, ErrorCode, Limits, PROTOCOL_VERSION, decodeServerMsg, encodeClientMsg } from "./messages.js";
+import { DecodeError } from "./wire.js";
+
+/**
+ * @typedef {import("./messages.js").Dir} Dir
+ * @typedef {import("./messages.js").Welcome} Welcome
+ * @typedef {import("./movement.js").Pos} Pos
+ * @typedef {import("./world.js").ApplyFailure} ApplyFailure
+ *
+ * @typedef {object} SessionOptions
+ * @property {string | null} [name]  display name sent in `Hello` (at most 32 UTF-8 bytes)
+ * @property {string | null} [authToken]  join token sent in `Hello`
+ * @property {number} [sendEveryTicks]  inputs per `Input` message (1..=8, default 2)
+ * @property {number} [pingIntervalMs]  time between `Ping`s (default 1000)
+ * @property {number} [interpolationDelayMs]  how far in the past remote players are drawn (default 100)
+ * @property {number} [inputLogSize]  inputs kept in `inputLog` (default 1024)
+ *
+ * @typedef {{ type: "welcome", welcome: Welcome }
+ *   | { type: "snapshot", tick: number, ok: true, corrected: boolean }
+ *   | { type: "snapshot", tick: number, ok: false, reason: ApplyFailure }
+ *   | { type: "pong", rttMs: number, serverTick: number }
+ *   | { type: "error", code: number, message: string }
+ *   | { type: "ignored", detail: string }
+ *   | { type: "protocolError", detail: string }} SessionEvent
+ *   What one received message did. On "protocolError" the shell closes (1002; a
+ *   browser, which may only send 1000 or 3000..=4999, uses a code of 3000..=4999)
+ *   and reconnects (resuming).
+ *
+ * @typedef {"resume" | "fresh" | "stop"} ReconnectPolicy
+ */
+
+/** Counters for a HUD or a test. */
+export class SessionStats {
+  constructor() {
+    this.bytesReceived = 0;
+    this.messagesReceived = 0;
+    this.snapshots = 0;
+    /** Snapshots that failed to apply while the state was thought valid. */
+    this.desyncs = 0;
+    this.resyncsSent = 0;
+    this.inputsSent = 0;
+    this.inputMessagesSent = 0;
+    /** Latest round-trip time from Ping/Pong, or null. @type {number | null} */
+    this.rttMs = null;
+    /** Tick of the latest snapshot applied, or null. @type {number | null} */
+    this.serverTick = null;
+    /** The last `Error` the server sent. @type {{ code: number, message: string } | null} */
+    this.lastError = null;
+  }
+}
+
+/** A Ticksync client session without I/O. */
+export class Session {
+  /** @param {SessionOptions} [options] */
+  constructor(options = {}) {
+    this.name = options.name ?? null;
+    this.authToken = options.authToken ?? null;
+    this.sendEveryTicks = Math.min(Math.max(options.sendEveryTicks ?? 2, 1), Limits.maxDirsPerInput);
+    this.pingIntervalMs = options.pingIntervalMs ?? 1000;
+    this.interpolationDelayMs = options.interpolationDelayMs ?? 100;
+    this.inputLogSize = options.inputLogSize ?? 1024;
+    /** The current session's `Welcome`, or null before the first. @type {Welcome | null} */
+    this.welcome = null;
+    /** Token to resume with after a drop. @type {Uint8Array | null} */
+    this.resumeToken = null;
+    /** Whether the transport is open. */
+    this.connected = false;
+    /** Whether the open transport has its `Welcome` yet (nothing but `Hello` and
+     * `Ping` may be sent before it: inputs would be numbered for the old session). */
+    this.welcomed = false;
+    this.world = new ClientWorld();
+    this.predictor = new Predictor({ speedPerTick: 0, worldMaxX: 0, worldMaxY: 0 });
+    this.interp = new InterpolationBuffer(30, { delayMs: this.interpolationDelayMs });
+    /** The own entity in the latest snapshot applied. @type {{ tick: number, ackInput: number, x: number, y: number } | null} */
+    this.authoritative = null;
+    /** The most recent inputs of this session, oldest first (the lost ones dropped on resume). @type {{ seq: number, dir: Dir }[]} */
+    this.inputLog = [];
+    this.stats = new SessionStats();
+    /** @type {Uint8Array[]} */
+    this.outgoing = [];
+    /** @type {{ seq: number, dir: Dir }[]} */
+    this.unsent = [];
+    /** @type {number | null} */
+    this.nextInputAt = null;
+    /** @type {number | null} */
+    this.lastPingAt = null;
+    this.resyncPending = false;
+  }
+
+  /** The player id of this session, or null before `Welcome`. */
+  get playerId() {
+    return this.welcome ? this.welcome.playerId : null;
+  }
+
+  /**
+   * The transport opened: returns the `Hello` to send first (with the resume token
+   * when there is a session to take back).
+   * @returns {Uint8Array}
+   */
+  open() {
+    this.connected = true;
+    this.welcomed = false;
+    this.outgoing = [];
+    this.unsent = [];
+    this.nextInputAt = null;
+    this.lastPingAt = null;
+    this.resyncPending = false;
+    return encodeClientMsg({
+      type: "Hello",
+      version: PROTOCOL_VERSION,
+      name: this.name,
+      authToken: this.authToken,
+      resumeToken: this.resumeToken,
+    });
+  }
+
+  /**
+   * The transport closed with `code` (`byUs`: this side closed it). Says what to do
+   * next, following PROTOCOL.md section 12.
+   * @param {number} code
+   * @param {boolean} [byUs]
+   * @returns {ReconnectPolicy}
+   */
+  closed(code, byUs = false) {
+    this.connected = false;
+    if (code === CloseCode.SessionTakenOver) return "stop";
+    /** @type {number[]} */
+    const noResume = [CloseCode.Normal, CloseCode.ProtocolError, CloseCode.Unsupported, CloseCode.Policy];
+    if ((!byUs && noResume.includes(code)) || (byUs && code === CloseCode.Normal)) this.resumeToken = null;
+    return this.resumeToken ? "resume" : "fresh";
+  }
+
+  /**
+   * Handles one received WebSocket message.
+   * @param {Uint8Array} bytes
+   * @param {number} nowMs
+   * @returns {SessionEvent}
+   */
+  receive(bytes, nowMs) {
+    this.stats.bytesReceived += bytes.length;
+    this.stats.messagesReceived++;
+    let msg;
+    try {
+      msg = decodeServerMsg(bytes);
+    } catch (e) {
+      if (e instanceof DecodeError && e.kind === "UnknownTag") return { type: "ignored", detail: e.message };
+      return { type: "protocolError", detail: e instanceof Error ? e.message : String(e) };
+    }
+    switch (msg.type) {
+      case "Welcome":
+        return this.onWelcome(msg);
+      case "Snapshot":
+        return this.onSnapshot(msg, nowMs);
+      case "Pong": {
+        const rttMs = nowMs - Number(msg.clientTimeUs) / 1000;
+        this.stats.rttMs = rttMs;
+        return { type: "pong", rttMs, serverTick: msg.serverTick };
+      }
+      case "Error":
+        this.stats.lastError = { code: msg.code, message: msg.message };
+        if (msg.code === ErrorCode.ResumeFailed) this.resumeToken = null;
+        return { type: "error", code: msg.code, message: msg.message };
+    }
+  }
+
+  /**
+   * @param {Welcome} w
+   * @returns {SessionEvent}
+   */
+  onWelcome(w) {
+    this.welcome = w;
+    this.welcomed = true;
+    this.resumeToken = w.resumeToken;
+    this.predictor.cfg = { speedPerTick: w.speedPerTick, worldMaxX: w.worldMaxX, worldMaxY: w.worldMaxY };
+    this.predictor.reset(w.lastInputSeq);
+    // Inputs above last_input_seq were lost with the old connection, and their
+    // numbers are about to be reused.
+    this.inputLog = w.resumed ? this.inputLog.filter((i) => i.seq <= w.lastInputSeq) : [];
+    this.world.invalidate();
+    this.interp = new InterpolationBuffer(w.tickRate, { delayMs: this.interpolationDelayMs });
+    this.authoritative = null;
+    this.unsent = [];
+    this.nextInputAt = null;
+    return { type: "welcome", welcome: w };
+  }
+
+  /**
+   * @param {import("./messages.js").Snapshot} snap
+   * @param {number} nowMs
+   * @returns {SessionEvent}
+   */
+  onSnapshot(snap, nowMs) {
+    if (!this.welcome || !this.welcomed) return { type: "protocolError", detail: "Snapshot before Welcome" };
+    this.stats.snapshots++;
+    const wasValid = this.world.valid;
+    const res = this.world.apply(snap);
+    if (!res.ok) {
+      if (wasValid || snap.baselineAge === 0) this.stats.desyncs++;
+      if (!this.resyncPending) {
+        this.resyncPending = true;
+        this.stats.resyncsSent++;
+        this.outgoing.push(encodeClientMsg({ type: "Resync" }));
+      }
+      return { type: "snapshot", tick: snap.tick, ok: false, reason: res.reason };
+    }
+    if (snap.baselineAge === 0) this.resyncPending = false;
+    this.stats.serverTick = snap.tick;
+    this.interp.push(snap.tick, this.world.entities, nowMs);
+    const own = this.world.entities.get(this.welcome.playerId);
+    let corrected = false;
+    if (own) {
+      this.authoritative = { tick: snap.tick, ackInput: snap.ackInput, x: own.x, y: own.y };
+      corrected = this.predictor.reconcile(snap.ackInput, own);
+    }
+    return { type: "snapshot", tick: snap.tick, ok: true, corrected };
+  }
+
+  /**
+   * Advances the client clock: produces the inputs of the server ticks elapsed
+   * since the last call (each with direction `dir`, predicted at once), and queues
+   * `Input` messages of `sendEveryTicks` inputs and a `Ping` when due.
+   * @param {number} nowMs
+   * @param {Dir} dir
+   */
+  update(nowMs, dir) {
+    if (!this.connected || !this.welcome || !this.welcomed) return;
+    if (this.lastPingAt === null || nowMs - this.lastPingAt >= this.pingIntervalMs) {
+      this.lastPingAt = nowMs;
+      this.outgoing.push(encodeClientMsg({ type: "Ping", clientTimeUs: BigInt(Math.round(nowMs * 1000)) }));
+    }
+    if (!this.predictor.ready) return;
+    const tickMs = 1000 / this.welcome.tickRate;
+    if (this.nextInputAt === null) this.nextInputAt = nowMs;
+    let produced = 0;
+    while (nowMs >= this.nextInputAt) {
+      if (produced === Limits.maxDirsPerInput) {
+        // The page was asleep: do not replay seconds of input in one burst.
+        this.nextInputAt = nowMs + tickMs;
+        break;
+      }
+      const input = this.predictor.push([dir[0], dir[1]]);
+      const entry = { seq: input.seq, dir: input.dir };
+      this.unsent.push(entry);
+      this.inputLog.push(entry);
+      if (this.inputLog.length > this.inputLogSize) this.inputLog.shift();
+      this.nextInputAt += tickMs;
+      produced++;
+    }
+    if (this.unsent.length >= this.sendEveryTicks) this.flush();
+  }
+
+  /** Queues every produced input not sent yet, at most 8 per `Input` message. */
+  flush() {
+    while (this.unsent.length > 0) {
+      const batch = this.unsent.splice(0, Limits.maxDirsPerInput);
+      this.outgoing.push(
+        encodeClientMsg({
+          type: "Input",
+          ackTick: this.world.tick,
+          firstSeq: batch[0].seq,
+          dirs: batch.map((i) => i.dir),
+        }),
+      );
+      this.stats.inputsSent += batch.length;
+      this.stats.inputMessagesSent++;
+    }
+  }
+
+  /**
+   * The messages to send now, in order.
+   * @returns {Uint8Array[]}
+   */
+  takeOutgoing() {
+    const out = this.outgoing;
+    this.outgoing = [];
+    return out;
+  }
+
+  /**
+   * Where to draw the own player: the prediction, else the latest server position.
+   * @returns {Pos | null}
+   */
+  ownPosition() {
+    return this.predictor.predicted ?? (this.authoritative && { x: this.authoritative.x, y: this.authoritative.y });
+  }
+
+  /**
+   * Where to draw the other players at `nowMs` (interpolated, `interpolationDelayMs` behind).
+   * @param {number} nowMs
+   * @returns {Map<number, Pos>}
+   */
+  remotePositions(nowMs) {
+    const out = this.interp.sample(nowMs);
+    if (this.welcome) out.delete(this.welcome.playerId);
+    return out;
+  }
+}
