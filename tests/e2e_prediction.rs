@@ -123,3 +123,51 @@ async fn bots_predict_exactly_when_no_input_is_dropped() {
     common::close_all(bots).await;
     common::shutdown(server).await;
 }
+
+/// Sequence numbers wrap (docs/PROTOCOL.md section 11): a session that reaches
+/// 2^32 − 1 goes on with 0, 1, 2, … with exact prediction, and a resume across
+/// the wrap continues after the `last_input_seq` the server reports.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sequence_numbers_wrap_and_a_resume_continues_across_the_wrap() {
+    let server = common::start_server(Config::for_tests()).await;
+    let addr = server.local_addr();
+    let mut p = RawPlayer::join(addr, "wrap").await;
+    play_exactly(&mut p, 2).await;
+
+    // Skipping ahead is allowed (up to 2^31 − 1 at a time): two jumps bring the
+    // session just before the wrap. The predictor adopts acks it never sent.
+    for seq in [1 << 31, u32::MAX - 2] {
+        let dir = p.towards_middle();
+        p.client.send_input(InputSeq(seq), &[dir]).await;
+        common::within(common::WAIT, "the jump to be applied", async {
+            while p.last_ack != InputSeq(seq) {
+                p.next_snapshot().await;
+            }
+        })
+        .await;
+    }
+    assert_eq!(p.predictor.next_seq(), InputSeq(u32::MAX - 1));
+    let stale_before = server.metrics().inputs_rejected(InputRejection::stale);
+
+    // u32::MAX - 1, u32::MAX, 0, 1: applied in order, predicted exactly.
+    play_exactly(&mut p, 4).await;
+    assert_eq!(p.last_ack, InputSeq(1));
+    let before_drop = p.authoritative();
+
+    // The connection drops; the session resumes on a new one after input 1.
+    let token = p.welcome.resume_token;
+    drop(p);
+    let mut p = RawPlayer::resume(addr, token).await;
+    assert_eq!(p.welcome.last_input_seq, InputSeq(1));
+    assert_eq!(p.authoritative(), before_drop);
+    assert_eq!(p.predictor.next_seq(), InputSeq(2));
+    play_exactly(&mut p, 3).await;
+    assert_eq!(p.last_ack, InputSeq(4));
+    assert_eq!(p.predictor.mispredictions(), 0);
+    assert_eq!(
+        server.metrics().inputs_rejected(InputRejection::stale),
+        stale_before,
+        "no input after the wrap was taken for an old one"
+    );
+    common::shutdown(server).await;
+}

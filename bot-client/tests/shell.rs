@@ -162,7 +162,7 @@ async fn serve(
                         let mut w = world.lock().unwrap();
                         let p = w.players.get_mut(&id).unwrap();
                         for (seq, dir) in input.iter() {
-                            if seq > p.1 {
+                            if seq.is_after(p.1) {
                                 *p = (step(p.0, dir, &movement()), seq);
                             }
                         }

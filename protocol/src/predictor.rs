@@ -79,7 +79,7 @@ impl Predictor {
     /// the player's position in it.
     pub fn reconcile(&mut self, ack: InputSeq, authoritative: FixedPos) -> Reconciliation {
         while let Some(p) = self.pending.front() {
-            if p.seq > ack {
+            if p.seq.is_after(ack) {
                 break;
             }
             self.acked = (p.seq, p.predicted);
@@ -109,7 +109,7 @@ impl Predictor {
                 // of a resumed session) has no prediction to compare against: take
                 // the server's word, and never reuse a sequence number it has seen,
                 // since the server would drop it as stale.
-                if ack >= self.next_seq {
+                if !self.next_seq.is_after(ack) {
                     self.next_seq = ack.next();
                 }
                 Reconciliation::Confirmed
@@ -192,6 +192,25 @@ mod tests {
         // The same ack again, same position: no new misprediction.
         assert_eq!(p.reconcile(s2, server), Reconciliation::Confirmed);
         assert_eq!(p.mispredictions(), 1);
+    }
+
+    #[test]
+    fn prediction_is_exact_across_the_sequence_wrap() {
+        let cfg = cfg();
+        let start = FixedPos::new(1000, 1000);
+        let mut p = Predictor::new(cfg, start, InputSeq(u32::MAX - 2));
+        let dir = MoveDir::new(127, 0);
+        let seqs: Vec<InputSeq> = (0..4).map(|_| p.push(dir).0).collect();
+        assert_eq!(seqs, [u32::MAX - 1, u32::MAX, 0, 1].map(InputSeq));
+        let mut server = start;
+        for (i, seq) in seqs.iter().enumerate() {
+            server = step(server, dir, &cfg);
+            assert_eq!(p.reconcile(*seq, server), Reconciliation::Confirmed);
+            assert_eq!(p.unacknowledged().len(), 3 - i);
+        }
+        assert_eq!(p.next_seq(), InputSeq(2));
+        assert_eq!(p.position(), server);
+        assert_eq!(p.mispredictions(), 0);
     }
 
     #[test]

@@ -24,14 +24,46 @@ impl Tick {
     }
 }
 
-/// A client's input sequence number. Starts at 1; 0 means "no input processed yet".
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+/// A client's input sequence number. A session's first input is 1, so 0 in
+/// `Welcome`/`Snapshot` means "no input processed yet".
+///
+/// Numbers wrap: 0 follows 2^32 − 1 and is then an ordinary number. They are
+/// compared with serial-number arithmetic (RFC 1982, docs/PROTOCOL.md section
+/// 11), which is why the type has no `<`: `b.is_after(a)` holds when `b` is 1 to
+/// 2^31 − 1 steps after `a`, across the wrap.
+///
+/// ```
+/// use ticksync_protocol::InputSeq;
+/// let last = InputSeq(u32::MAX);
+/// assert_eq!(last.next(), InputSeq(0));
+/// assert!(last.next().is_after(last));
+/// assert!(!last.is_after(last.next()));
+/// assert_eq!(InputSeq(2).since(last), 3);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct InputSeq(pub u32);
 
 impl InputSeq {
     /// The sequence number after this one.
     pub fn next(self) -> InputSeq {
-        InputSeq(self.0.wrapping_add(1))
+        self.plus(1)
+    }
+
+    /// The sequence number `n` after this one.
+    pub fn plus(self, n: u32) -> InputSeq {
+        InputSeq(self.0.wrapping_add(n))
+    }
+
+    /// How many steps `self` is after `earlier`: `(self - earlier) mod 2^32` as
+    /// a signed 32-bit number, negative when `self` comes first.
+    pub fn since(self, earlier: InputSeq) -> i32 {
+        self.0.wrapping_sub(earlier.0) as i32
+    }
+
+    /// Whether `self` comes after `other` (1 to 2^31 − 1 steps later). Two
+    /// numbers exactly 2^31 apart come after neither.
+    pub fn is_after(self, other: InputSeq) -> bool {
+        self.since(other) > 0
     }
 }
 

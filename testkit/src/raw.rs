@@ -17,7 +17,8 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use ticksync_protocol::{
     ClientMsg, ClientWorld, ErrorMsg, FixedPos, Hello, Input, InputSeq, MoveDir, PROTOCOL_VERSION,
-    PlayerId, Predictor, Reconciliation, SUBPROTOCOL, ServerMsg, Snapshot, Welcome, codec,
+    PlayerId, Predictor, Reconciliation, ResumeToken, SUBPROTOCOL, ServerMsg, Snapshot, Welcome,
+    codec,
 };
 
 use crate::{WAIT, within};
@@ -229,7 +230,27 @@ impl RawPlayer {
     /// Joins, then reads the first (full) snapshot to start the world and the
     /// predictor from.
     pub async fn join(addr: SocketAddr, name: &str) -> RawPlayer {
-        let (mut client, welcome) = RawClient::join(addr, name).await;
+        let (client, welcome) = RawClient::join(addr, name).await;
+        RawPlayer::start(client, welcome).await
+    }
+
+    /// Resumes the session of `token` (from an earlier `Welcome`) on a new
+    /// connection, then reads the first (full) snapshot like [`RawPlayer::join`].
+    pub async fn resume(addr: SocketAddr, token: ResumeToken) -> RawPlayer {
+        let mut client = RawClient::connect(addr).await;
+        client
+            .send(&ClientMsg::Hello(Hello {
+                version: PROTOCOL_VERSION,
+                resume_token: Some(token),
+                ..Hello::default()
+            }))
+            .await;
+        let welcome = client.welcome().await;
+        assert!(welcome.resumed, "the session is resumed");
+        RawPlayer::start(client, welcome).await
+    }
+
+    async fn start(mut client: RawClient, welcome: Welcome) -> RawPlayer {
         let first = client.snapshot().await;
         assert!(first.body.baseline.is_none(), "the first snapshot is full");
         let mut world = ClientWorld::new();
@@ -280,7 +301,7 @@ impl RawPlayer {
             WAIT,
             &format!("input {} to be acknowledged", seq.0),
             async {
-                while self.last_ack < seq {
+                while seq.is_after(self.last_ack) {
                     out.push(self.next_snapshot().await);
                 }
             },

@@ -200,7 +200,7 @@ async fn one_input_per_tick_and_pings_are_never_rate_limited_at_60_and_120_hz() 
         assert_eq!(m.messages_rate_limited.get(), 0, "{hz} Hz");
         assert_eq!(m.inputs_rejected(InputRejection::rate_limited), 0);
         within(WAIT, "every input applied and every ping answered", async {
-            while seen.ack < InputSeq(seq) || seen.pongs < pings {
+            while InputSeq(seq).is_after(seen.ack) || seen.pongs < pings {
                 seen.take(c.recv().await);
             }
         })

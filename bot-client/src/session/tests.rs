@@ -411,3 +411,40 @@ fn reconnect_resumes_with_the_token_and_continues_the_sequence() {
     };
     assert_eq!(h.resume_token, None);
 }
+
+#[test]
+fn a_session_resumed_just_before_the_sequence_wrap_plays_across_it() {
+    let t0 = Instant::now();
+    let mut s = Session::new(SessionOptions::default(), t0);
+    drain(&mut s);
+    s.handle_bytes(&welcome_bytes(true, u32::MAX - 1), t0)
+        .unwrap();
+    let start = e(ME.0, 1000, 1000);
+    s.handle_bytes(
+        &snap_bytes(u32::MAX - 1, snapshot::full(Tick(200), &[start])),
+        t0,
+    )
+    .unwrap();
+    let mut sent = Vec::new();
+    for i in 0..3u64 {
+        s.handle_timeout(t0 + Duration::from_millis(i * 34));
+        sent.extend(inputs(&drain(&mut s)));
+    }
+    let seqs: Vec<InputSeq> = sent.iter().flat_map(|i| i.iter().map(|(q, _)| q)).collect();
+    assert_eq!(seqs, [InputSeq(u32::MAX), InputSeq(0), InputSeq(1)]);
+    // The server applies all three: the prediction is confirmed across the wrap.
+    let pos = sent
+        .iter()
+        .flat_map(|i| i.dirs.iter())
+        .fold(start.pos, |p, d| step(p, *d, &cfg()));
+    let now = [EntityState { id: ME, pos }];
+    s.handle_bytes(
+        &snap_bytes(1, snapshot::delta(Tick(201), Tick(200), &[start], &now)),
+        t0,
+    )
+    .unwrap();
+    assert_eq!(s.last_ack(), InputSeq(1));
+    assert_eq!(s.last_input_seq(), InputSeq(1));
+    assert_eq!(s.counters().mispredictions, 0);
+    assert_eq!(s.predictor().unwrap().unacknowledged().len(), 0);
+}

@@ -14,7 +14,7 @@
 
 import { ClientWorld } from "./world.js";
 import { InterpolationBuffer } from "./interpolation.js";
-import { Predictor } from "./prediction.js";
+import { Predictor, seqAfter } from "./prediction.js";
 import { CloseCode, ErrorCode, Limits, PROTOCOL_VERSION, decodeServerMsg, encodeClientMsg } from "./messages.js";
 import { DecodeError } from "./wire.js";
 
@@ -192,7 +192,7 @@ export class Session {
     this.predictor.reset(w.lastInputSeq);
     // Inputs above last_input_seq were lost with the old connection, and their
     // numbers are about to be reused.
-    this.inputLog = w.resumed ? this.inputLog.filter((i) => i.seq <= w.lastInputSeq) : [];
+    this.inputLog = w.resumed ? this.inputLog.filter((i) => !seqAfter(i.seq, w.lastInputSeq)) : [];
     this.world.invalidate();
     this.interp = new InterpolationBuffer(w.tickRate, { delayMs: this.interpolationDelayMs });
     this.authoritative = null;

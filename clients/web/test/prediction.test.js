@@ -3,7 +3,7 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { InterpolationBuffer, Predictor, step } from "../src/index.js";
+import { InterpolationBuffer, Predictor, seqAfter, seqNext, step } from "../src/index.js";
 
 const cfg = { speedPerTick: 53, worldMaxX: 16000, worldMaxY: 16000 };
 /** @type {import("../src/index.js").Dir} */
@@ -76,4 +76,30 @@ test("interpolation clock follows the least-delayed arrivals, and a configurable
   buf.push(3, [[2, { x: 5, y: 5 }]], 1300);
   assert.deepEqual([...buf.sample(1500).keys()], [1]);
   assert.deepEqual([...buf.sample(1560).keys()], [2]);
+});
+
+test("sequence numbers wrap from 2^32 - 1 to 0 and compare in serial order", () => {
+  const MAX = 0xffffffff;
+  assert.equal(seqNext(MAX), 0);
+  assert.equal(seqAfter(0, MAX), true);
+  assert.equal(seqAfter(MAX, 0), false);
+  assert.equal(seqAfter(2 ** 31 - 1, 0), true);
+  assert.equal(seqAfter(2 ** 31, 0), false, "2^31 apart: neither is after");
+  assert.equal(seqAfter(0, 2 ** 31), false);
+  const p = new Predictor(cfg);
+  p.reset(MAX - 2);
+  p.reconcile(MAX - 2, { x: 0, y: 0 });
+  const seqs = [RIGHT, RIGHT, RIGHT, RIGHT].map((d) => p.push(d).seq);
+  assert.deepEqual(seqs, [MAX - 1, MAX, 0, 1]);
+  let server = { x: 0, y: 0 };
+  for (const [i, seq] of seqs.entries()) {
+    server = step(server, RIGHT, cfg);
+    assert.equal(p.reconcile(seq, server), false, `ack ${seq}`);
+    assert.equal(p.pending.length, 3 - i);
+  }
+  assert.equal(p.nextSeq, 2);
+  assert.equal(p.corrections, 0);
+  // A resume after the wrap continues after last_input_seq.
+  p.reset(1);
+  assert.equal(p.nextSeq, 2);
 });

@@ -2,7 +2,8 @@
 //!
 //! A client never sends a position, only directions with sequence numbers. Here the
 //! server drops duplicates and old sequence numbers (a batch may repeat inputs the
-//! server already has), clamps directions into range and bounds the queue so a
+//! server already has; "old" in serial-number order, so numbers wrap from
+//! 2^32 − 1 to 0), clamps directions into range and bounds the queue so a
 //! flood costs the flooder, not the server.
 
 use std::collections::VecDeque;
@@ -44,7 +45,7 @@ impl InputQueue {
     pub fn push(&mut self, input: &Input) -> InputOutcome {
         let mut out = InputOutcome::default();
         for (seq, dir) in input.iter() {
-            if seq <= self.last_received {
+            if !seq.is_after(self.last_received) {
                 out.stale += 1;
                 continue;
             }
@@ -140,6 +141,21 @@ pub(crate) mod tests {
         let o = q.push(&input(1, &[(-128, -128)]));
         assert_eq!(o.clamped, 1);
         assert_eq!(q.pop(), Some((InputSeq(1), MoveDir::new(-127, -127))));
+    }
+
+    #[test]
+    fn sequence_numbers_wrap_with_serial_arithmetic() {
+        let mut q = InputQueue::new(16, InputSeq(u32::MAX - 1));
+        // u32::MAX - 1 (stale), u32::MAX, 0, 1: the last three are new.
+        let o = q.push(&input(u32::MAX - 1, &[(1, 0); 4]));
+        assert_eq!((o.accepted, o.stale), (3, 1));
+        assert_eq!(q.push(&input(u32::MAX, &[(1, 0)])).stale, 1, "before 0");
+        let seqs: Vec<u32> = std::iter::from_fn(|| q.pop()).map(|(s, _)| s.0).collect();
+        assert_eq!(seqs, [u32::MAX, 0, 1]);
+        // Up to 2^31 - 1 ahead is a skip forward; 2^31 ahead is not "after".
+        assert_eq!(q.push(&input(1 + (1 << 31), &[(1, 0)])).stale, 1);
+        assert_eq!(q.push(&input((1 << 31) - 1 + 1, &[(1, 0)])).accepted, 1);
+        assert_eq!(q.last_received(), InputSeq(1 << 31));
     }
 
     #[test]

@@ -21,7 +21,7 @@ export {
 } from "./messages.js";
 export { checksum, entityHash, fmix32, step, velocity } from "./movement.js";
 export { ClientWorld } from "./world.js";
-export { Predictor } from "./prediction.js";
+export { Predictor, seqAfter, seqNext } from "./prediction.js";
 export { InterpolationBuffer } from "./interpolation.js";
 export { Session, SessionStats } from "./session.js";
 

@@ -16,6 +16,27 @@ import { step } from "./movement.js";
  * @typedef {{ seq: number, dir: Dir, pos: Pos }} PendingInput  A direction sent but not acknowledged.
  */
 
+/**
+ * The sequence number after `seq`: numbers are `u32` and wrap from 2^32 − 1 to 0
+ * (PROTOCOL.md section 11).
+ * @param {number} seq
+ * @returns {number}
+ */
+export function seqNext(seq) {
+  return (seq + 1) >>> 0;
+}
+
+/**
+ * Whether sequence number `a` comes after `b` in serial-number order (RFC 1982):
+ * 1 to 2^31 − 1 steps later, across the wrap.
+ * @param {number} a
+ * @param {number} b
+ * @returns {boolean}
+ */
+export function seqAfter(a, b) {
+  return ((a - b) | 0) > 0;
+}
+
 /** Prediction and reconciliation for the own player. */
 export class Predictor {
   /** @param {MoveConfig} cfg  the movement constants from `Welcome` */
@@ -43,7 +64,7 @@ export class Predictor {
   reset(lastInputSeq) {
     this.predicted = null;
     this.pending = [];
-    this.nextSeq = lastInputSeq + 1;
+    this.nextSeq = seqNext(lastInputSeq);
     this.ackInput = lastInputSeq;
   }
 
@@ -60,23 +81,24 @@ export class Predictor {
    */
   push(dir) {
     if (this.predicted === null) throw new Error("Predictor.push before the own position is known");
-    const input = { seq: this.nextSeq++, dir, pos: step(this.predicted, dir, this.cfg) };
+    const input = { seq: this.nextSeq, dir, pos: step(this.predicted, dir, this.cfg) };
+    this.nextSeq = seqNext(this.nextSeq);
     this.predicted = input.pos;
     this.pending.push(input);
     return input;
   }
 
   /**
-   * Reconciles with a snapshot: forgets inputs with `seq <= ackInput`, then starts
+   * Reconciles with a snapshot: forgets inputs up to `ackInput` (in serial order), then starts
    * from the authoritative position and replays the rest.
    * @param {number} ackInput  the snapshot's `ack_input`
    * @param {Pos} serverPos  the own entity's position in that snapshot
    * @returns {boolean}  whether the prediction changed (a correction)
    */
   reconcile(ackInput, serverPos) {
-    if (ackInput > this.ackInput) this.ackInput = ackInput;
+    if (seqAfter(ackInput, this.ackInput)) this.ackInput = ackInput;
     let drop = 0;
-    while (drop < this.pending.length && this.pending[drop].seq <= this.ackInput) drop++;
+    while (drop < this.pending.length && !seqAfter(this.pending[drop].seq, this.ackInput)) drop++;
     if (drop > 0) this.pending.splice(0, drop);
     const before = this.predicted;
     let pos = { x: serverPos.x, y: serverPos.y };
