@@ -97,6 +97,30 @@ pub fn invalid_file() -> InvalidFile {
             "Invalid",
         ),
         bad(
+            "input_first_seq_u64_marker_at_end",
+            "The message ends right after a varint marker too wide for its field (0xFD in \
+             the u32 first_seq): the marker is judged as soon as it is read, so Invalid, \
+             not Truncated.",
+            C,
+            &[0x01, 0x00, 0xfd],
+            "Invalid",
+        ),
+        bad(
+            "hello_version_u32_marker_at_end",
+            "The message ends right after 0xFC in the u16 version: Invalid, not Truncated.",
+            C,
+            &[0x00, 0xfc],
+            "Invalid",
+        ),
+        bad(
+            "input_first_seq_u32_marker_at_end",
+            "The message ends right after a marker that fits its field (0xFC in the u32 \
+             first_seq): the 4 bytes it announces are missing, so Truncated.",
+            C,
+            &[0x01, 0x00, 0xfc],
+            "Truncated",
+        ),
+        bad(
             "hello_option_tag_2",
             "An Option tag byte must be 0 or 1.",
             C,
