@@ -62,6 +62,18 @@ pub enum ClientMsg {
     Resync,
 }
 
+impl ClientMsg {
+    /// The message's name in docs/PROTOCOL.md (`"Hello"`, `"Input"`, …).
+    pub fn name(&self) -> &'static str {
+        match self {
+            ClientMsg::Hello(_) => "Hello",
+            ClientMsg::Input(_) => "Input",
+            ClientMsg::Ping { .. } => "Ping",
+            ClientMsg::Resync => "Resync",
+        }
+    }
+}
+
 /// Opens a session.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Hello {
@@ -112,6 +124,18 @@ pub enum ServerMsg {
     },
     /// A failure; usually followed by a close.
     Error(ErrorMsg),
+}
+
+impl ServerMsg {
+    /// The message's name in docs/PROTOCOL.md (`"Welcome"`, `"Snapshot"`, …).
+    pub fn name(&self) -> &'static str {
+        match self {
+            ServerMsg::Welcome(_) => "Welcome",
+            ServerMsg::Snapshot(_) => "Snapshot",
+            ServerMsg::Pong { .. } => "Pong",
+            ServerMsg::Error(_) => "Error",
+        }
+    }
 }
 
 /// The server's answer to a `Hello`.

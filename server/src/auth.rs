@@ -77,22 +77,22 @@ pub struct JoinClaims {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AuthError {
     /// `Hello` carried no token but the server requires one.
-    #[error("this server requires a join token")]
+    #[error("Hello.auth_token is required: this server admits only players with a join token")]
     Missing,
     /// Not `base64url.base64url`, or the payload is not `expiry:name`.
-    #[error("malformed join token")]
+    #[error("Hello.auth_token is not a join token (two base64url parts joined by '.')")]
     Malformed,
     /// The MAC does not match: forged, altered or signed with another secret.
-    #[error("join token signature is invalid")]
+    #[error("Hello.auth_token has an invalid signature")]
     BadSignature,
     /// Signed, but its expiry has passed.
-    #[error("join token expired")]
+    #[error("Hello.auth_token has expired")]
     Expired,
     /// `Hello.name` differs from the identity the token was issued for.
-    #[error("Hello.name does not match the join token")]
+    #[error("Hello.name is not the name the join token was issued for")]
     NameMismatch,
     /// The name is empty or longer than the protocol allows.
-    #[error("name must be 1..={MAX_NAME_LEN} bytes")]
+    #[error("the name must be 1 to {MAX_NAME_LEN} bytes of UTF-8")]
     BadName,
     /// The secret is shorter than [`MIN_SECRET_LEN`] bytes.
     #[error("auth secret must be at least {MIN_SECRET_LEN} bytes")]

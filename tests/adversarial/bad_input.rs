@@ -3,7 +3,9 @@
 use std::time::Duration;
 
 use ticksync_protocol::messages::close;
-use ticksync_protocol::{ClientMsg, ErrorCode, InputSeq, MoveDir, ServerMsg};
+use ticksync_protocol::{
+    ClientMsg, ErrorCode, ErrorMsg, InputSeq, MoveDir, PROTOCOL_VERSION, ServerMsg,
+};
 use ticksync_server::Config;
 use ticksync_server::metrics::{DisconnectReason, InputRejection};
 
@@ -12,6 +14,26 @@ use super::common::raw::{Ended, RawClient, input_msg};
 use super::common::{WAIT, eventually, within};
 use super::{assert_up, disconnects, hello, start, stop};
 
+/// Asserts how a connection ended: the close code, the `Error` code before
+/// it, and that the `Error` text is a sentence naming `names`.
+fn assert_ending(
+    what: &str,
+    (end, err): (Ended, Option<ErrorMsg>),
+    close_code: u16,
+    code: ErrorCode,
+    names: &str,
+) {
+    assert_eq!(end, Ended::Closed(Some(close_code)), "{what}");
+    let err = err.unwrap_or_else(|| panic!("{what}: no Error before the close"));
+    assert_eq!(err.code, code, "{what}: {err:?}");
+    assert!(err.message.contains(names), "{what}: {:?}", err.message);
+    assert!(
+        !err.message.contains('{') && !err.message.contains("::"),
+        "{what}: not a Rust debug dump: {:?}",
+        err.message
+    );
+}
+
 #[tokio::test]
 async fn garbage_gets_the_documented_error_and_close_code() {
     let server = start(Config::for_tests()).await;
@@ -19,53 +41,115 @@ async fn garbage_gets_the_documented_error_and_close_code() {
     let w = Witnesses::start(&server, 3).await;
     let mark = w.mark().await;
 
-    // Oversize binary message -> 1009.
+    // Oversize binary message -> Error Malformed, 1009 (before and after Welcome).
     let mut c = RawClient::connect(addr).await;
     let _ = c.try_send_raw(vec![0u8; 4096]).await;
-    assert_eq!(
-        c.until_closed().await.0,
-        Ended::Closed(Some(close::MESSAGE_TOO_BIG))
+    let end = c.until_closed().await;
+    assert_ending(
+        "oversize",
+        end,
+        close::MESSAGE_TOO_BIG,
+        ErrorCode::Malformed,
+        "1024 bytes",
+    );
+    let (mut c, _) = RawClient::join(addr, "big").await;
+    let _ = c.try_send_raw(vec![1u8; 2000]).await;
+    let end = c.until_closed().await;
+    assert_ending(
+        "oversize after Welcome",
+        end,
+        close::MESSAGE_TOO_BIG,
+        ErrorCode::Malformed,
+        "2000",
     );
     // Text frame -> Error Malformed, 1003.
     let mut c = RawClient::connect(addr).await;
     c.send_text("hello?").await;
-    let (end, err) = c.until_closed().await;
-    assert_eq!(end, Ended::Closed(Some(close::UNSUPPORTED_DATA)));
-    assert_eq!(err.map(|e| e.code), Some(ErrorCode::Malformed));
+    let end = c.until_closed().await;
+    assert_ending(
+        "text",
+        end,
+        close::UNSUPPORTED_DATA,
+        ErrorCode::Malformed,
+        "binary",
+    );
     // Undecodable bytes -> Error Malformed, 1002.
     for junk in [vec![0xff, 0xff, 0xff], vec![1], vec![9, 9, 9, 9], vec![]] {
         let mut c = RawClient::connect(addr).await;
         c.send_raw(junk.clone()).await;
-        let (end, err) = c.until_closed().await;
-        assert_eq!(end, Ended::Closed(Some(close::PROTOCOL_ERROR)), "{junk:?}");
-        assert_eq!(err.map(|e| e.code), Some(ErrorCode::Malformed), "{junk:?}");
+        let end = c.until_closed().await;
+        assert_ending(
+            &format!("{junk:?}"),
+            end,
+            close::PROTOCOL_ERROR,
+            ErrorCode::Malformed,
+            "",
+        );
     }
     // Input before Hello, and a second Hello -> Error UnexpectedMessage, 1002.
     let mut c = RawClient::connect(addr).await;
     c.send_input(InputSeq(1), &[MoveDir::new(1, 0)]).await;
-    let (end, err) = c.until_closed().await;
-    assert_eq!(end, Ended::Closed(Some(close::PROTOCOL_ERROR)));
-    assert_eq!(err.map(|e| e.code), Some(ErrorCode::UnexpectedMessage));
+    let end = c.until_closed().await;
+    assert_ending(
+        "Input first",
+        end,
+        close::PROTOCOL_ERROR,
+        ErrorCode::UnexpectedMessage,
+        "Input",
+    );
     let (mut c, _) = RawClient::join(addr, "twice").await;
     c.send(&hello(None, None)).await;
-    let (end, err) = c.until_closed().await;
-    assert_eq!(end, Ended::Closed(Some(close::PROTOCOL_ERROR)));
-    assert_eq!(err.map(|e| e.code), Some(ErrorCode::UnexpectedMessage));
+    let end = c.until_closed().await;
+    assert_ending(
+        "second Hello",
+        end,
+        close::PROTOCOL_ERROR,
+        ErrorCode::UnexpectedMessage,
+        "once",
+    );
+    // A Hello of another version that does not decode: before Welcome its
+    // version is all the server needs (VersionMismatch); after Welcome it is
+    // undecodable like any other message (Malformed), not "unexpected".
+    let foreign = vec![0, PROTOCOL_VERSION as u8 + 1, 0xff, 0xff];
+    let mut c = RawClient::connect(addr).await;
+    c.send_raw(foreign.clone()).await;
+    let end = c.until_closed().await;
+    assert_ending(
+        "foreign Hello",
+        end,
+        close::POLICY_VIOLATION,
+        ErrorCode::VersionMismatch,
+        "Hello.version",
+    );
+    let (mut c, _) = RawClient::join(addr, "foreign").await;
+    c.send_raw(foreign).await;
+    let end = c.until_closed().await;
+    assert_ending(
+        "foreign Hello after Welcome",
+        end,
+        close::PROTOCOL_ERROR,
+        ErrorCode::Malformed,
+        "",
+    );
     // Garbage after a good join -> 1002 as well.
     let (mut c, _) = RawClient::join(addr, "junk").await;
     c.send_raw(vec![7, 7, 7]).await;
-    assert_eq!(
-        c.until_closed().await.0,
-        Ended::Closed(Some(close::PROTOCOL_ERROR))
+    let end = c.until_closed().await;
+    assert_ending(
+        "junk after Welcome",
+        end,
+        close::PROTOCOL_ERROR,
+        ErrorCode::Malformed,
+        "",
     );
     // Not HTTP at all -> 400, no upgrade.
     let (status, _) = attack::http_get(addr, "\u{1}\u{2} nonsense").await;
     assert_eq!(status, 400);
 
     let m = server.metrics();
-    assert_eq!(m.disconnects(DisconnectReason::too_big), 1);
+    assert_eq!(m.disconnects(DisconnectReason::too_big), 2);
     assert_eq!(m.disconnects(DisconnectReason::text_frame), 1);
-    disconnects(&server, DisconnectReason::protocol_error, 7).await;
+    disconnects(&server, DisconnectReason::protocol_error, 8).await;
     assert_up(&server).await;
     w.assert_healthy_since(&mark).await;
     w.finish().await;

@@ -56,44 +56,59 @@ pub fn encode_client(msg: &ClientMsg) -> Vec<u8> {
 /// Decodes one client message; the whole slice must be exactly one message of at
 /// most [`MAX_CLIENT_MSG_LEN`] bytes.
 pub fn decode_client(bytes: &[u8]) -> Result<ClientMsg, DecodeError> {
-    decode_all(bytes, MAX_CLIENT_MSG_LEN, |d| {
-        let tag: u32 = get(d)?;
-        Ok(match tag {
-            CLIENT_HELLO => ClientMsg::Hello(Hello {
-                version: get(d)?,
-                name: get_option(d, |d| get_string(d, MAX_NAME_LEN))?,
-                auth_token: get_option(d, |d| get_string(d, MAX_AUTH_TOKEN_LEN))?,
-                resume_token: get_option(d, |d| get(d).map(ResumeToken))?,
-            }),
-            CLIENT_INPUT => {
-                let ack_tick = get_option(d, |d| get(d).map(Tick))?;
-                let first_seq = InputSeq(get(d)?);
-                let n = get_len(d, MAX_INPUTS_PER_MSG, 2)?;
-                if n == 0 {
-                    return Err(DecodeError::Invalid("Input carries no inputs".into()));
+    decode_all(
+        bytes,
+        ("client", MAX_CLIENT_MSG_LEN),
+        |d| {
+            let tag: u32 = get(d, "the tag")?;
+            Ok(match tag {
+                CLIENT_HELLO => ClientMsg::Hello(Hello {
+                    version: get(d, "Hello.version")?,
+                    name: get_option(d, "Hello.name", |d| {
+                        get_string(d, "Hello.name", MAX_NAME_LEN)
+                    })?,
+                    auth_token: get_option(d, "Hello.auth_token", |d| {
+                        get_string(d, "Hello.auth_token", MAX_AUTH_TOKEN_LEN)
+                    })?,
+                    resume_token: get_option(d, "Hello.resume_token", |d| {
+                        get(d, "Hello.resume_token").map(ResumeToken)
+                    })?,
+                }),
+                CLIENT_INPUT => {
+                    let ack_tick =
+                        get_option(d, "Input.ack_tick", |d| get(d, "Input.ack_tick").map(Tick))?;
+                    let first_seq = InputSeq(get(d, "Input.first_seq")?);
+                    let n = get_len(d, "Input.dirs", (MAX_INPUTS_PER_MSG, "entries"), 2)?;
+                    if n == 0 {
+                        return Err(DecodeError::invalid(
+                            "Input.dirs",
+                            format!("an Input carries 1 to {MAX_INPUTS_PER_MSG} directions, got 0"),
+                        ));
+                    }
+                    let mut dirs = Vec::with_capacity(n);
+                    for _ in 0..n {
+                        dirs.push(MoveDir::new(get(d, "Input.dirs")?, get(d, "Input.dirs")?));
+                    }
+                    ClientMsg::Input(Input {
+                        ack_tick,
+                        first_seq,
+                        dirs,
+                    })
                 }
-                let mut dirs = Vec::with_capacity(n);
-                for _ in 0..n {
-                    dirs.push(MoveDir::new(get(d)?, get(d)?));
+                CLIENT_PING => ClientMsg::Ping {
+                    client_time_us: get(d, "Ping.client_time_us")?,
+                },
+                CLIENT_RESYNC => ClientMsg::Resync,
+                tag => {
+                    return Err(DecodeError::UnknownTag {
+                        direction: "client",
+                        tag,
+                    });
                 }
-                ClientMsg::Input(Input {
-                    ack_tick,
-                    first_seq,
-                    dirs,
-                })
-            }
-            CLIENT_PING => ClientMsg::Ping {
-                client_time_us: get(d)?,
-            },
-            CLIENT_RESYNC => ClientMsg::Resync,
-            tag => {
-                return Err(DecodeError::UnknownTag {
-                    what: "ClientMsg",
-                    tag,
-                });
-            }
-        })
-    })
+            })
+        },
+        ClientMsg::name,
+    )
 }
 
 /// The `version` of a `Hello` message, read without decoding the rest.
@@ -109,8 +124,8 @@ pub fn decode_client(bytes: &[u8]) -> Result<ClientMsg, DecodeError> {
 /// ```
 pub fn hello_version(bytes: &[u8]) -> Option<u16> {
     let mut dec = DecoderImpl::new(SliceReader(bytes), STANDARD, ());
-    match get::<u32>(&mut dec) {
-        Ok(CLIENT_HELLO) => get::<u16>(&mut dec).ok(),
+    match get::<u32>(&mut dec, "the tag") {
+        Ok(CLIENT_HELLO) => get::<u16>(&mut dec, "Hello.version").ok(),
         _ => None,
     }
 }

@@ -37,11 +37,28 @@ use crate::movement::MoveConfig;
 use crate::types::{Checksum, FixedPos, InputSeq, MoveDir, PlayerId, ResumeToken, Tick};
 
 /// Why a byte string is not a valid message (docs/PROTOCOL.md, "Decoding errors").
+///
+/// The variants are the spec's error kinds ([`DecodeError::kind`]); each carries
+/// the field it was found in (`Message.field`, as the spec names them), so its
+/// `Display` is a short sentence naming the field and the rule, fit for an
+/// `Error` message to a client:
+///
+/// ```
+/// use ticksync_protocol::codec;
+/// let e = codec::decode_client(&[0x01, 0x00, 0xfd]).unwrap_err();
+/// assert_eq!(e.kind(), "Invalid");
+/// assert_eq!(
+///     e.to_string(),
+///     "Input.first_seq: a varint starting with 0xFD (8 bytes follow) does not fit a u32 field"
+/// );
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DecodeError {
     /// The message is longer than the limit for its direction.
-    #[error("message of {len} bytes exceeds the {max}-byte limit")]
+    #[error("a {direction} message is at most {max} bytes, got {len}")]
     TooLarge {
+        /// `"client"` or `"server"`.
+        direction: &'static str,
         /// The message length.
         len: usize,
         /// The limit.
@@ -49,29 +66,51 @@ pub enum DecodeError {
     },
     /// The bytes end in the middle of a field, or a length prefix promises more
     /// entries than the bytes left can hold.
-    #[error("message is truncated")]
-    Truncated,
+    #[error("the message ends inside {field}")]
+    Truncated {
+        /// The field being read.
+        field: &'static str,
+    },
     /// A complete message is followed by more bytes.
-    #[error("{extra} trailing bytes after the message")]
+    #[error(
+        "{extra} {} the end of a complete {message} message",
+        if *.extra == 1 { "byte follows" } else { "bytes follow" }
+    )]
     TrailingBytes {
+        /// The message's name.
+        message: &'static str,
         /// How many bytes were left over.
         extra: usize,
     },
     /// A message type tag this version does not know. A client must ignore such a
     /// server message (see [`DecodeError::is_unknown_message`]).
-    #[error("unknown {what} tag {tag}")]
+    #[error("{tag} is not the tag of a {direction} message in this protocol version")]
     UnknownTag {
-        /// `"ClientMsg"` or `"ServerMsg"`.
-        what: &'static str,
+        /// `"client"` or `"server"`.
+        direction: &'static str,
         /// The tag found.
         tag: u32,
     },
     /// A length or count is larger than its documented maximum.
-    #[error("a length or count exceeds its limit")]
-    LimitExceeded,
+    #[error("{field} holds at most {max} {unit}, got {len}")]
+    LimitExceeded {
+        /// The list or string.
+        field: &'static str,
+        /// Its length prefix.
+        len: u64,
+        /// The maximum.
+        max: usize,
+        /// `"bytes"` or `"entries"`.
+        unit: &'static str,
+    },
     /// A field has a value the spec forbids.
-    #[error("invalid message: {0}")]
-    Invalid(String),
+    #[error("{field}: {rule}")]
+    Invalid {
+        /// The field.
+        field: &'static str,
+        /// The rule it breaks, as a sentence.
+        rule: String,
+    },
 }
 
 impl DecodeError {
@@ -80,18 +119,58 @@ impl DecodeError {
     pub fn is_unknown_message(&self) -> bool {
         matches!(self, DecodeError::UnknownTag { .. })
     }
+
+    /// The spec's name for this kind of error (`"Truncated"`, `"Invalid"`, …), as
+    /// the `error` field of `invalid_messages.json` gives it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            DecodeError::TooLarge { .. } => "TooLarge",
+            DecodeError::Truncated { .. } => "Truncated",
+            DecodeError::TrailingBytes { .. } => "TrailingBytes",
+            DecodeError::UnknownTag { .. } => "UnknownTag",
+            DecodeError::LimitExceeded { .. } => "LimitExceeded",
+            DecodeError::Invalid { .. } => "Invalid",
+        }
+    }
+
+    /// An `Invalid` error in `field`.
+    pub(crate) fn invalid(field: &'static str, rule: impl Into<String>) -> DecodeError {
+        DecodeError::Invalid {
+            field,
+            rule: rule.into(),
+        }
+    }
+
+    /// Translates bincode's error for a read of `field`.
+    fn from_bincode(e: BinDecodeError, field: &'static str) -> DecodeError {
+        match e {
+            BinDecodeError::UnexpectedEnd { .. } => DecodeError::Truncated { field },
+            BinDecodeError::InvalidBooleanValue(v) => {
+                DecodeError::invalid(field, format!("a bool is 0 or 1, got {v}"))
+            }
+            BinDecodeError::InvalidIntegerType { expected, found } => {
+                let field_type = format!("{expected:?}").to_lowercase();
+                let rule = match varint_marker(found) {
+                    Some((marker, width)) => format!(
+                        "a varint starting with {marker:#04X} ({width} bytes follow) does not fit a {field_type} field"
+                    ),
+                    None => "a varint cannot start with 0xFE or 0xFF".to_string(),
+                };
+                DecodeError::invalid(field, rule)
+            }
+            other => DecodeError::invalid(field, other.to_string()),
+        }
+    }
 }
 
-impl From<BinDecodeError> for DecodeError {
-    fn from(e: BinDecodeError) -> Self {
-        match e {
-            BinDecodeError::UnexpectedEnd { .. } => DecodeError::Truncated,
-            BinDecodeError::InvalidBooleanValue(v) => {
-                DecodeError::Invalid(format!("boolean byte {v} is not 0 or 1"))
-            }
-            // Varint markers wider than the field (e.g. 0xFD for a u32) or reserved.
-            other => DecodeError::Invalid(other.to_string()),
-        }
+/// The varint marker byte that announces an integer type, and the bytes after it.
+fn varint_marker(t: bincode::error::IntegerType) -> Option<(u8, u8)> {
+    use bincode::error::IntegerType as T;
+    match t {
+        T::U16 | T::I16 => Some((0xfb, 2)),
+        T::U32 | T::I32 => Some((0xfc, 4)),
+        T::U64 | T::I64 | T::Usize | T::Isize => Some((0xfd, 8)),
+        _ => None,
     }
 }
 
@@ -161,13 +240,17 @@ fn put_option<T: Encode>(e: &mut Enc<'_>, v: Option<&T>) {
     }
 }
 
+/// Decodes exactly one message of at most `max` bytes; `name` names a decoded
+/// message for the trailing-bytes error.
 fn decode_all<T>(
     bytes: &[u8],
-    max: usize,
+    (direction, max): (&'static str, usize),
     f: impl FnOnce(&mut Dec<'_>) -> Result<T, DecodeError>,
+    name: impl FnOnce(&T) -> &'static str,
 ) -> Result<T, DecodeError> {
     if bytes.len() > max {
         return Err(DecodeError::TooLarge {
+            direction,
             len: bytes.len(),
             max,
         });
@@ -176,7 +259,10 @@ fn decode_all<T>(
     let value = f(&mut dec)?;
     match remaining(&mut dec) {
         0 => Ok(value),
-        extra => Err(DecodeError::TrailingBytes { extra }),
+        extra => Err(DecodeError::TrailingBytes {
+            message: name(&value),
+            extra,
+        }),
     }
 }
 
@@ -184,48 +270,65 @@ fn remaining(d: &mut Dec<'_>) -> usize {
     d.reader().0.len()
 }
 
+/// Reads one value of `field`.
 #[inline]
-fn get<T: Decode<()>>(d: &mut Dec<'_>) -> Result<T, DecodeError> {
-    Ok(T::decode(d)?)
+fn get<T: Decode<()>>(d: &mut Dec<'_>, field: &'static str) -> Result<T, DecodeError> {
+    T::decode(d).map_err(|e| DecodeError::from_bincode(e, field))
 }
 
-/// Reads a length prefix: at most `max`, and at least `min_item_bytes` per entry
-/// must be left in the message (checked before the caller allocates).
-fn get_len(d: &mut Dec<'_>, max: usize, min_item_bytes: usize) -> Result<usize, DecodeError> {
-    let len: u64 = get(d)?;
-    let len = usize::try_from(len).map_err(|_| DecodeError::LimitExceeded)?;
+/// Reads the length prefix of `field`: at most `max`, and at least
+/// `min_item_bytes` per entry must be left in the message (checked before the
+/// caller allocates). `unit` names what is counted.
+fn get_len(
+    d: &mut Dec<'_>,
+    field: &'static str,
+    (max, unit): (usize, &'static str),
+    min_item_bytes: usize,
+) -> Result<usize, DecodeError> {
+    let len: u64 = get(d, field)?;
+    let too_long = DecodeError::LimitExceeded {
+        field,
+        len,
+        max,
+        unit,
+    };
+    let len = usize::try_from(len).map_err(|_| too_long.clone())?;
     if len > max {
-        return Err(DecodeError::LimitExceeded);
+        return Err(too_long);
     }
     if len.saturating_mul(min_item_bytes) > remaining(d) {
-        return Err(DecodeError::Truncated);
+        return Err(DecodeError::Truncated { field });
     }
     Ok(len)
 }
 
-fn get_option_tag(d: &mut Dec<'_>) -> Result<bool, DecodeError> {
-    match get::<u8>(d)? {
+fn get_option_tag(d: &mut Dec<'_>, field: &'static str) -> Result<bool, DecodeError> {
+    match get::<u8>(d, field)? {
         0 => Ok(false),
         1 => Ok(true),
-        tag => Err(DecodeError::Invalid(format!(
-            "Option tag byte {tag} is not 0 or 1"
-        ))),
+        tag => Err(DecodeError::invalid(
+            field,
+            format!("an Option starts with 0 (absent) or 1 (present), got {tag}"),
+        )),
     }
 }
 
 fn get_option<T>(
     d: &mut Dec<'_>,
+    field: &'static str,
     f: impl FnOnce(&mut Dec<'_>) -> Result<T, DecodeError>,
 ) -> Result<Option<T>, DecodeError> {
-    match get_option_tag(d)? {
+    match get_option_tag(d, field)? {
         false => Ok(None),
         true => f(d).map(Some),
     }
 }
 
-fn get_string(d: &mut Dec<'_>, max: usize) -> Result<String, DecodeError> {
-    let len = get_len(d, max, 1)?;
+fn get_string(d: &mut Dec<'_>, field: &'static str, max: usize) -> Result<String, DecodeError> {
+    let len = get_len(d, field, (max, "bytes"), 1)?;
     let mut buf = vec![0; len];
-    d.reader().read(&mut buf)?;
-    String::from_utf8(buf).map_err(|_| DecodeError::Invalid("string is not UTF-8".into()))
+    d.reader()
+        .read(&mut buf)
+        .map_err(|e| DecodeError::from_bincode(e, field))?;
+    String::from_utf8(buf).map_err(|_| DecodeError::invalid(field, "the text is not valid UTF-8"))
 }

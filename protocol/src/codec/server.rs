@@ -2,6 +2,7 @@
 //! shareable body), `Pong`, `Error` (docs/PROTOCOL.md §6).
 
 use super::*;
+use crate::movement::{MAX_SPEED_PER_TICK, MAX_WORLD_FIXED};
 
 const SERVER_WELCOME: u32 = 0;
 const SERVER_SNAPSHOT: u32 = 1;
@@ -120,87 +121,115 @@ fn put_ids<T>(
 /// A message whose type tag this version does not know yields
 /// [`DecodeError::UnknownTag`]; clients must skip it rather than fail.
 pub fn decode_server(bytes: &[u8]) -> Result<ServerMsg, DecodeError> {
-    decode_all(bytes, MAX_SERVER_MSG_LEN, |d| {
-        let tag: u32 = get(d)?;
-        Ok(match tag {
-            SERVER_WELCOME => ServerMsg::Welcome(decode_welcome(d)?),
-            SERVER_SNAPSHOT => ServerMsg::Snapshot(Snapshot {
-                ack_input: InputSeq(get(d)?),
-                body: decode_body(d)?,
-            }),
-            SERVER_PONG => ServerMsg::Pong {
-                client_time_us: get(d)?,
-                server_tick: Tick(get(d)?),
-            },
-            SERVER_ERROR => ServerMsg::Error(ErrorMsg {
-                code: ErrorCode::from_u16(get(d)?),
-                message: get_string(d, MAX_ERROR_TEXT_LEN)?,
-            }),
-            tag => {
-                return Err(DecodeError::UnknownTag {
-                    what: "ServerMsg",
-                    tag,
-                });
-            }
-        })
-    })
+    decode_all(
+        bytes,
+        ("server", MAX_SERVER_MSG_LEN),
+        |d| {
+            let tag: u32 = get(d, "the tag")?;
+            Ok(match tag {
+                SERVER_WELCOME => ServerMsg::Welcome(decode_welcome(d)?),
+                SERVER_SNAPSHOT => ServerMsg::Snapshot(Snapshot {
+                    ack_input: InputSeq(get(d, "Snapshot.ack_input")?),
+                    body: decode_body(d)?,
+                }),
+                SERVER_PONG => ServerMsg::Pong {
+                    client_time_us: get(d, "Pong.client_time_us")?,
+                    server_tick: Tick(get(d, "Pong.server_tick")?),
+                },
+                SERVER_ERROR => ServerMsg::Error(ErrorMsg {
+                    code: ErrorCode::from_u16(get(d, "Error.code")?),
+                    message: get_string(d, "Error.message", MAX_ERROR_TEXT_LEN)?,
+                }),
+                tag => {
+                    return Err(DecodeError::UnknownTag {
+                        direction: "server",
+                        tag,
+                    });
+                }
+            })
+        },
+        ServerMsg::name,
+    )
 }
 
 fn decode_welcome(d: &mut Dec<'_>) -> Result<Welcome, DecodeError> {
     let w = Welcome {
-        player_id: PlayerId(get(d)?),
-        tick: Tick(get(d)?),
-        tick_rate: get(d)?,
+        player_id: PlayerId(get(d, "Welcome.player_id")?),
+        tick: Tick(get(d, "Welcome.tick")?),
+        tick_rate: get(d, "Welcome.tick_rate")?,
         movement: MoveConfig {
-            speed_per_tick: get(d)?,
-            world_max: IVec2::new(get(d)?, get(d)?),
+            speed_per_tick: get(d, "Welcome.speed_per_tick")?,
+            world_max: IVec2::new(
+                get(d, "Welcome.world_max_x")?,
+                get(d, "Welcome.world_max_y")?,
+            ),
         },
-        fixed_scale: get(d)?,
-        view_radius: get(d)?,
-        resume_token: ResumeToken(get(d)?),
-        resumed: get(d)?,
-        last_input_seq: InputSeq(get(d)?),
+        fixed_scale: get(d, "Welcome.fixed_scale")?,
+        view_radius: get(d, "Welcome.view_radius")?,
+        resume_token: ResumeToken(get(d, "Welcome.resume_token")?),
+        resumed: get(d, "Welcome.resumed")?,
+        last_input_seq: InputSeq(get(d, "Welcome.last_input_seq")?),
     };
     // Out-of-range constants would make `step` overflow on the client.
-    if !w.movement.is_valid() {
-        return Err(DecodeError::Invalid(format!(
-            "movement constants out of range: {:?}",
-            w.movement
-        )));
+    let m = &w.movement;
+    for (field, value, max) in [
+        (
+            "Welcome.speed_per_tick",
+            m.speed_per_tick,
+            MAX_SPEED_PER_TICK,
+        ),
+        ("Welcome.world_max_x", m.world_max.x, MAX_WORLD_FIXED),
+        ("Welcome.world_max_y", m.world_max.y, MAX_WORLD_FIXED),
+    ] {
+        if !(0..=max).contains(&value) {
+            return Err(DecodeError::invalid(
+                field,
+                format!("must be 0 to {max}, got {value}"),
+            ));
+        }
     }
     Ok(w)
 }
 
 fn decode_body(d: &mut Dec<'_>) -> Result<SnapshotBody, DecodeError> {
-    let tick = Tick(get(d)?);
-    let age: u32 = get(d)?;
+    let tick = Tick(get(d, "Snapshot.tick")?);
+    let age: u32 = get(d, "Snapshot.baseline_age")?;
     let baseline = match age {
         0 => None,
         age if age > tick.0 => {
-            return Err(DecodeError::Invalid(format!(
-                "baseline age {age} reaches before tick 0 (tick {})",
-                tick.0
-            )));
+            return Err(DecodeError::invalid(
+                "Snapshot.baseline_age",
+                format!(
+                    "must not exceed the tick ({}): {age} names a baseline before tick 0",
+                    tick.0
+                ),
+            ));
         }
         age => Some(Tick(tick.0 - age)),
     };
-    let removed = get_ids(d, 1, |id, _| Ok(id))?;
-    let spawned = get_ids(d, 3, |id, d| {
+    let removed = get_ids(d, "Snapshot.removed", 1, |id, _| Ok(id))?;
+    let spawned = get_ids(d, "Snapshot.spawned", 3, |id, d| {
         Ok(EntityState {
             id,
-            pos: FixedPos(get_ivec(d)?),
+            pos: FixedPos(get_ivec(d, "Snapshot.spawned")?),
         })
     })?;
-    let changed = get_ids(d, 3, |id, d| {
+    let changed = get_ids(d, "Snapshot.changed", 3, |id, d| {
         Ok(EntityDelta {
             id,
-            delta: get_ivec(d)?,
+            delta: get_ivec(d, "Snapshot.changed")?,
         })
     })?;
-    let checksum = Checksum(u32::from_le_bytes(get(d)?));
+    let checksum = Checksum(u32::from_le_bytes(get(d, "Snapshot.checksum")?));
     if baseline.is_none() && !(removed.is_empty() && changed.is_empty()) {
-        return Err(DecodeError::Invalid(
-            "a full snapshot cannot remove or change entities".into(),
+        let field = if removed.is_empty() {
+            "Snapshot.changed"
+        } else {
+            "Snapshot.removed"
+        };
+        return Err(DecodeError::invalid(
+            field,
+            "must be empty in a full snapshot (baseline_age 0)",
         ));
     }
     Ok(SnapshotBody {
@@ -214,30 +243,32 @@ fn decode_body(d: &mut Dec<'_>) -> Result<SnapshotBody, DecodeError> {
 }
 
 #[inline]
-fn get_ivec(d: &mut Dec<'_>) -> Result<IVec2, DecodeError> {
-    Ok(IVec2::new(get(d)?, get(d)?))
+fn get_ivec(d: &mut Dec<'_>, field: &'static str) -> Result<IVec2, DecodeError> {
+    Ok(IVec2::new(get(d, field)?, get(d, field)?))
 }
 
-/// Reads an id-gap list whose entries take at least `min_item_bytes` each.
+/// Reads the id-gap list `field` whose entries take at least `min_item_bytes` each.
 #[inline]
 fn get_ids<T>(
     d: &mut Dec<'_>,
+    field: &'static str,
     min_item_bytes: usize,
     mut get_item: impl FnMut(PlayerId, &mut Dec<'_>) -> Result<T, DecodeError>,
 ) -> Result<Vec<T>, DecodeError> {
-    let n = get_len(d, usize::MAX, min_item_bytes)?;
+    let n = get_len(d, field, (usize::MAX, "entries"), min_item_bytes)?;
     let mut out = Vec::with_capacity(n);
     let mut prev = 0u32;
     for _ in 0..n {
-        let gap: u32 = get(d)?;
+        let gap: u32 = get(d, field)?;
         if gap == 0 {
-            return Err(DecodeError::Invalid(
-                "entity ids must be non-zero and strictly increasing".into(),
+            return Err(DecodeError::invalid(
+                field,
+                "ids must be strictly increasing and non-zero (an id gap of 0)",
             ));
         }
-        let id = prev
-            .checked_add(gap)
-            .ok_or_else(|| DecodeError::Invalid("entity id overflows u32".into()))?;
+        let id = prev.checked_add(gap).ok_or_else(|| {
+            DecodeError::invalid(field, format!("id {prev} + gap {gap} exceeds 2^32 - 1"))
+        })?;
         prev = id;
         out.push(get_item(PlayerId(id), d)?);
     }

@@ -21,10 +21,13 @@ use tracing::{debug, info};
 
 use ticksync_protocol::messages::close;
 use ticksync_protocol::{
-    ClientMsg, ErrorCode, Hello, PROTOCOL_VERSION, PlayerId, ResumeToken, ServerMsg, codec,
+    ClientMsg, ErrorCode, Hello, PROTOCOL_VERSION, PlayerId, ResumeToken, SUBPROTOCOL, ServerMsg,
+    codec,
 };
 
-use super::inbound::{Ending, Received, Throttle, classify, throttle, unexpected};
+use super::inbound::{
+    Ending, Received, Throttle, classify, msg_name, protocol_error, throttle, unexpected,
+};
 use super::limits::RateLimiter;
 use super::outbound::{self, Outbound};
 use super::writer::{CLOSE_FLUSH_TIMEOUT, close_frame, write_loop};
@@ -84,7 +87,7 @@ pub async fn run<S>(
             ErrorCode::ShuttingDown,
             "server shutting down",
             DisconnectReason::shutdown,
-            "server shutting down",
+            "the server is shutting down",
         )
     };
     if shared.commands.send(join).await.is_err() {
@@ -188,17 +191,22 @@ where
             Received::End(end) => return Err(end),
             Received::Msg(ClientMsg::Hello(h)) if h.version == PROTOCOL_VERSION => return Ok(h),
             Received::Msg(ClientMsg::Hello(Hello { version, .. }))
-            | Received::ForeignHello(version) => {
+            | Received::ForeignHello(version, _) => {
                 return Err(Ending::error(
                     ErrorCode::VersionMismatch,
                     "protocol version mismatch",
                     DisconnectReason::version_mismatch,
                     format!(
-                        "server speaks protocol version {PROTOCOL_VERSION}, client sent version {version}"
+                        "Hello.version is {version}, but this server speaks protocol version {PROTOCOL_VERSION} ({SUBPROTOCOL})"
                     ),
                 ));
             }
-            Received::Msg(_) => return Err(unexpected("the first message must be Hello")),
+            Received::Msg(m) => {
+                return Err(unexpected(format!(
+                    "the first message must be Hello, got {}",
+                    msg_name(&m)
+                )));
+            }
         }
     }
 }
@@ -270,7 +278,8 @@ where
             Received::Msg(m) => m,
             Received::Ignore => continue,
             Received::End(end) => return end,
-            Received::ForeignHello(_) => return unexpected("Hello was already received"),
+            // Undecodable is malformed, whatever the tag (docs/PROTOCOL.md, section 7).
+            Received::ForeignHello(_, e) => return protocol_error(&e),
         };
         match msg {
             ClientMsg::Input(input) => {
@@ -300,7 +309,7 @@ where
             ClientMsg::Resync => {
                 let _ = shared.commands.try_send(Command::Resync { player, conn });
             }
-            ClientMsg::Hello(_) => return unexpected("Hello was already received"),
+            ClientMsg::Hello(_) => return unexpected("Hello may be sent only once per connection"),
         }
     }
 }

@@ -10,7 +10,7 @@ use tracing::{debug, info};
 use ticksync_protocol::messages::close;
 use ticksync_protocol::{ClientMsg, ErrorCode, ErrorMsg, PROTOCOL_VERSION, codec};
 
-use super::limits::{RateLimiter, Verdict};
+use super::limits::{RateConfig, RateLimiter, Verdict};
 use crate::metrics::{DisconnectReason, InputRejection};
 use crate::shared::{CloseCause, Shared};
 
@@ -79,7 +79,7 @@ pub(super) fn protocol_error(e: &codec::DecodeError) -> Ending {
 }
 
 /// A valid message at the wrong time.
-pub(super) fn unexpected(what: &str) -> Ending {
+pub(super) fn unexpected(what: impl Into<String>) -> Ending {
     Ending::error(
         ErrorCode::UnexpectedMessage,
         "unexpected message",
@@ -88,13 +88,26 @@ pub(super) fn unexpected(what: &str) -> Ending {
     )
 }
 
+/// A client message's name, for error texts.
+pub(super) fn msg_name(m: &ClientMsg) -> &'static str {
+    match m {
+        ClientMsg::Hello(_) => "Hello",
+        ClientMsg::Input(_) => "Input",
+        ClientMsg::Ping { .. } => "Ping",
+        ClientMsg::Resync => "Resync",
+    }
+}
+
 /// A flood beyond the rate limit.
-fn rate_limited() -> Ending {
+fn rate_limited(limit: &RateConfig) -> Ending {
     Ending::error(
         ErrorCode::RateLimited,
         "rate limit exceeded",
         DisconnectReason::rate_limited,
-        "too many messages",
+        format!(
+            "more than {} messages per second (burst {}) for too long: {} messages dropped within {:?}",
+            limit.rate, limit.burst, limit.max_drops, limit.window
+        ),
     )
 }
 
@@ -130,7 +143,7 @@ pub(super) fn throttle(
     }
     if verdict == Verdict::Abuse {
         info!("closing a flooding connection");
-        return Throttle::Close(rate_limited());
+        return Throttle::Close(rate_limited(&shared.config.rate_limit()));
     }
     Throttle::Drop
 }
@@ -145,7 +158,7 @@ fn read_error(e: WsError) -> Ending {
         )
         .with_error(
             ErrorCode::Malformed,
-            format!("message of {size} bytes exceeds the {max_size}-byte limit"),
+            format!("a client message is at most {max_size} bytes, got {size}"),
         ),
         WsError::Protocol(p) => {
             debug!(error = %p, "websocket protocol error");
@@ -174,8 +187,9 @@ fn read_error(e: WsError) -> Ending {
 /// What one received WebSocket message means for the session.
 pub(super) enum Received {
     Msg(ClientMsg),
-    /// A `Hello` of another protocol version whose layout this version cannot read.
-    ForeignHello(u16),
+    /// A `Hello` of another protocol version whose layout this version cannot
+    /// read: a version mismatch before `Welcome`, a malformed message after it.
+    ForeignHello(u16, codec::DecodeError),
     Ignore,
     End(Ending),
 }
@@ -193,7 +207,7 @@ pub(super) fn classify(msg: Result<Message, WsError>, shared: &Shared) -> Receiv
             match codec::decode_client(&b) {
                 Ok(m) => Received::Msg(m),
                 Err(e) => match codec::hello_version(&b) {
-                    Some(v) if v != PROTOCOL_VERSION => Received::ForeignHello(v),
+                    Some(v) if v != PROTOCOL_VERSION => Received::ForeignHello(v, e),
                     _ => Received::End(protocol_error(&e)),
                 },
             }
@@ -204,7 +218,10 @@ pub(super) fn classify(msg: Result<Message, WsError>, shared: &Shared) -> Receiv
                 "text frames are not supported",
                 DisconnectReason::text_frame,
             )
-            .with_error(ErrorCode::Malformed, "the protocol uses binary frames only"),
+            .with_error(
+                ErrorCode::Malformed,
+                "text frames are not allowed: every message is a binary frame",
+            ),
         ),
         Message::Close(frame) => {
             let code = frame.as_ref().map(|f| u16::from(f.code));

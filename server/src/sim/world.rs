@@ -30,10 +30,10 @@ pub struct SimConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum JoinError {
     /// The world holds `max_players` already.
-    #[error("the server is full")]
+    #[error("the server is full: try again later")]
     ServerFull,
     /// The resume token is unknown, expired or already used.
-    #[error("unknown, expired or already used resume token")]
+    #[error("Hello.resume_token is unknown, expired or already used")]
     ResumeFailed,
 }
 
