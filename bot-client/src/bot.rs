@@ -19,6 +19,7 @@ use crate::connection::{Command, Driver, Ended, connect};
 use crate::error::BotError;
 use crate::session::{Counters, Session, SessionOptions};
 use crate::stats::SharedStats;
+use crate::tls::{self, TlsClient};
 
 /// Reconnect delays: `min`, doubling per failed attempt up to `max`, each with
 /// up to half of it as random jitter.
@@ -42,8 +43,10 @@ impl Backoff {
 /// Settings of one bot.
 #[derive(Debug, Clone)]
 pub struct BotOptions {
-    /// WebSocket URL of the server, `ws://HOST:PORT/ws`.
+    /// WebSocket URL of the server, `ws://HOST:PORT/ws` or `wss://HOST:PORT/ws`.
     pub url: String,
+    /// How to verify a `wss://` server; `None`: the system's root certificates.
+    pub tls: Option<TlsClient>,
     /// Display name.
     pub name: Option<String>,
     /// Join token for servers with an auth secret.
@@ -66,6 +69,7 @@ impl BotOptions {
     pub fn new(url: impl Into<String>) -> BotOptions {
         BotOptions {
             url: url.into(),
+            tls: None,
             name: None,
             auth_token: None,
             seed: 0,
@@ -267,6 +271,8 @@ fn retryable(e: &BotError) -> bool {
             !matches!(m.code, ErrorCode::VersionMismatch | ErrorCode::AuthFailed)
         }
         BotError::Closed { code, .. } => *code != close::SESSION_TAKEN_OVER,
+        // An untrusted certificate stays untrusted; a reset mid-handshake may not.
+        BotError::Tls(e) => !tls::is_certificate_error(e),
         BotError::Config(_) | BotError::Stopped => false,
         _ => true,
     }
@@ -311,7 +317,12 @@ async fn bot_main(mut d: Driver) -> BotOutcome {
             }
         };
         if let Some(e) = failure {
-            tracing::debug!(error = %e, "connection lost or failed");
+            if matches!(e, BotError::Tls(_)) {
+                // Usually a certificate the bot does not trust: say so, once per bot.
+                tracing::warn!(error = %e, "TLS handshake failed");
+            } else {
+                tracing::debug!(error = %e, "connection lost or failed");
+            }
             let give_up = d.opts.reconnect.is_none() || !retryable(&e);
             if let Some(ready) = d.ready.take() {
                 let _ = ready.send(Err(e));

@@ -11,6 +11,7 @@ use tokio_tungstenite::tungstenite::http::Uri;
 
 use crate::bot::{Backoff, BotOptions};
 use crate::error::ConfigError;
+use crate::tls::TlsClient;
 
 /// Most bots one run may start.
 pub const MAX_BOTS: u32 = 100_000;
@@ -36,7 +37,7 @@ pub enum RuntimeKind {
     about = "Headless Ticksync bots for load and correctness testing"
 )]
 pub struct BotConfig {
-    /// WebSocket URL of the server.
+    /// WebSocket URL of the server: ws://HOST:PORT/ws, or wss:// for TLS.
     #[arg(
         long,
         env = "TICKSYNC_BOT_URL",
@@ -106,6 +107,14 @@ pub struct BotConfig {
     /// No live progress line.
     #[arg(long, env = "TICKSYNC_BOT_NO_PROGRESS")]
     pub no_progress: bool,
+    /// For wss://: also trust the PEM certificates in this file (a self-signed
+    /// server certificate or a private CA), besides the system's roots.
+    #[arg(long, env = "TICKSYNC_BOT_CA_CERT", conflicts_with = "insecure")]
+    pub ca_cert: Option<PathBuf>,
+    /// For wss://: accept any server certificate. Test servers only; the report
+    /// marks the run `"tls": "insecure"`.
+    #[arg(long, env = "TICKSYNC_BOT_INSECURE")]
+    pub insecure: bool,
 }
 
 impl Default for BotConfig {
@@ -130,6 +139,8 @@ impl Default for BotConfig {
             name_prefix: "bot".into(),
             auth_token: None,
             no_progress: false,
+            ca_cert: None,
+            insecure: false,
         }
     }
 }
@@ -141,6 +152,8 @@ pub struct Target {
     pub host: String,
     /// TCP port.
     pub port: u16,
+    /// Whether the connection is TLS (`wss://`, `https://`).
+    pub tls: bool,
 }
 
 impl Target {
@@ -158,9 +171,25 @@ impl BotConfig {
     /// Checks every setting, with a message that names the flag at fault.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = |flag: &'static str, why: String| Err(ConfigError::Invalid { flag, why });
-        parse_ws_url(&self.url)?;
-        if let Some(m) = &self.metrics_url {
-            parse_http_url(m)?;
+        if !self.uses_tls()? {
+            if self.ca_cert.is_some() {
+                return bad(
+                    "--ca-cert",
+                    "applies to wss:// and https:// URLs only".into(),
+                );
+            }
+            if self.insecure {
+                return bad(
+                    "--insecure",
+                    "applies to wss:// and https:// URLs only".into(),
+                );
+            }
+        }
+        if self.insecure && self.ca_cert.is_some() {
+            return bad(
+                "--insecure",
+                "checks no certificate, so --ca-cert would be ignored: give one of them".into(),
+            );
         }
         if !(0.0..=1.0).contains(&self.max_disconnected_share) {
             return bad(
@@ -224,10 +253,32 @@ impl BotConfig {
         parse_ws_url(&self.url)
     }
 
-    /// The options of bot number `i` of a run whose walks use `seed`.
-    pub fn bot_options(&self, i: u64, seed: u64) -> BotOptions {
+    /// How the run verifies TLS servers (`--ca-cert`, `--insecure`); `None` for
+    /// a run without TLS.
+    pub fn tls_client(&self) -> Result<Option<TlsClient>, ConfigError> {
+        if !self.uses_tls()? {
+            return Ok(None);
+        }
+        let client = if self.insecure {
+            TlsClient::insecure()?
+        } else {
+            TlsClient::new(self.ca_cert.as_deref())?
+        };
+        Ok(Some(client))
+    }
+
+    /// Whether the run talks TLS: a `wss://` URL or an `https://` metrics URL
+    /// (also checks both URLs).
+    fn uses_tls(&self) -> Result<bool, ConfigError> {
+        Ok(self.target()?.tls || parse_http_url(&self.metrics_url()?)?.0.tls)
+    }
+
+    /// The options of bot number `i` of a run whose walks use `seed`, verifying
+    /// TLS servers with `tls` (from [`BotConfig::tls_client`]).
+    pub fn bot_options(&self, i: u64, seed: u64, tls: Option<&TlsClient>) -> BotOptions {
         BotOptions {
             url: self.url.clone(),
+            tls: tls.cloned(),
             name: Some(format!("{}-{i}", self.name_prefix)),
             auth_token: self.auth_token.clone(),
             seed: seed.wrapping_add(i),
@@ -241,23 +292,39 @@ impl BotConfig {
         }
     }
 
-    /// The URL to scrape server metrics from.
+    /// The URL to scrape server metrics from (`https://` when `--url` is `wss://`:
+    /// a TLS server serves both on one port).
     pub fn metrics_url(&self) -> Result<String, ConfigError> {
         match &self.metrics_url {
             Some(m) => Ok(m.clone()),
-            None => Ok(format!("http://{}/metrics", self.target()?.addr())),
+            None => {
+                let t = self.target()?;
+                let scheme = if t.tls { "https" } else { "http" };
+                Ok(format!("{scheme}://{}/metrics", t.addr()))
+            }
         }
     }
 }
 
-fn parse_uri(url: &str, flag: &'static str, scheme: &str) -> Result<(Target, Uri), ConfigError> {
+/// Parses a URL whose scheme is `plain` or its TLS twin `secure`.
+fn parse_uri(
+    url: &str,
+    flag: &'static str,
+    [plain, secure]: [&str; 2],
+) -> Result<(Target, Uri), ConfigError> {
     let bad = |why: String| ConfigError::Invalid { flag, why };
     let uri: Uri = url
         .parse()
         .map_err(|e| bad(format!("{url:?} is not a URL: {e}")))?;
-    if uri.scheme_str() != Some(scheme) {
-        return Err(bad(format!("{url:?} must start with {scheme}://")));
-    }
+    let tls = match uri.scheme_str() {
+        Some(s) if s == plain => false,
+        Some(s) if s == secure => true,
+        _ => {
+            return Err(bad(format!(
+                "{url:?} must start with {plain}:// or {secure}://"
+            )));
+        }
+    };
     let host = uri
         .host()
         .ok_or_else(|| bad(format!("{url:?} has no host")))?;
@@ -265,18 +332,19 @@ fn parse_uri(url: &str, flag: &'static str, scheme: &str) -> Result<(Target, Uri
         .trim_start_matches('[')
         .trim_end_matches(']')
         .to_owned();
-    let port = uri.port_u16().unwrap_or(80);
-    Ok((Target { host, port }, uri))
+    let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
+    Ok((Target { host, port, tls }, uri))
 }
 
-/// Parses a `ws://host:port/path` URL (TLS is not supported).
+/// Parses a `ws://host:port/path` or `wss://host:port/path` URL.
 pub fn parse_ws_url(url: &str) -> Result<Target, ConfigError> {
-    parse_uri(url, "--url", "ws").map(|(t, _)| t)
+    parse_uri(url, "--url", ["ws", "wss"]).map(|(t, _)| t)
 }
 
-/// Parses an `http://host:port/path` URL into the target and the path with query.
+/// Parses an `http://` or `https://host:port/path` URL into the target and the
+/// path with query.
 pub fn parse_http_url(url: &str) -> Result<(Target, String), ConfigError> {
-    let (t, uri) = parse_uri(url, "--metrics-url", "http")?;
+    let (t, uri) = parse_uri(url, "--metrics-url", ["http", "https"])?;
     let path = uri
         .path_and_query()
         .map_or("/".to_owned(), |p| p.as_str().to_owned());

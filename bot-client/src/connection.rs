@@ -8,7 +8,6 @@ use std::time::Duration;
 use bytes::BytesMut;
 use futures_util::{SinkExt, StreamExt};
 use ticksync_protocol::{ErrorMsg, MAX_SERVER_MSG_LEN, PlayerId, SUBPROTOCOL, close};
-use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, MissedTickBehavior, interval_at, sleep, timeout};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -21,6 +20,7 @@ use crate::config::parse_ws_url;
 use crate::error::{BotError, ConfigError};
 use crate::session::{Counters, Event, Session};
 use crate::stats::{SampleBuf, SharedStats};
+use crate::tls::{self, Stream};
 
 /// Snapshot-interval samples a bot buffers before taking the shared lock.
 const INTERVAL_BATCH: usize = 64;
@@ -32,7 +32,7 @@ const CLOSE_WAIT: Duration = Duration::from_secs(1);
 /// would cost hundreds of MB across thousands of bots.
 const READ_BUFFER: usize = 4096;
 
-pub(crate) type Ws = WebSocketStream<TcpStream>;
+pub(crate) type Ws = WebSocketStream<Stream>;
 
 /// What a bot's handle asks its task to do.
 #[derive(Debug)]
@@ -67,8 +67,8 @@ pub(crate) fn ws_config() -> WebSocketConfig {
         .max_frame_size(Some(MAX_SERVER_MSG_LEN))
 }
 
-/// Opens the TCP connection (TCP_NODELAY) and performs the WebSocket upgrade,
-/// offering the `ticksync.v1` subprotocol.
+/// Opens the TCP connection (TCP_NODELAY), runs the TLS handshake for `wss://`
+/// and performs the WebSocket upgrade, offering the `ticksync.v1` subprotocol.
 pub(crate) async fn connect(opts: &BotOptions) -> Result<Ws, BotError> {
     let target = parse_ws_url(&opts.url)?;
     let uri: Uri = opts.url.parse().map_err(|e| {
@@ -77,10 +77,7 @@ pub(crate) async fn connect(opts: &BotOptions) -> Result<Ws, BotError> {
             why: format!("{e}"),
         })
     })?;
-    let stream = TcpStream::connect(target.addr())
-        .await
-        .map_err(BotError::Connect)?;
-    stream.set_nodelay(true).map_err(BotError::Connect)?;
+    let stream = tls::open(&target, opts.tls.as_ref()).await?;
     let request = ClientRequestBuilder::new(uri).with_sub_protocol(SUBPROTOCOL);
     let (ws, _response) = client_async_with_config(request, stream, Some(ws_config())).await?;
     Ok(ws)

@@ -23,6 +23,9 @@ pub enum BotError {
     /// TCP connect failed.
     #[error("connect: {0}")]
     Connect(#[source] std::io::Error),
+    /// The TLS handshake failed (e.g. an untrusted or mismatched certificate).
+    #[error("TLS: {0}")]
+    Tls(#[source] std::io::Error),
     /// The WebSocket upgrade or the connection failed.
     #[error("websocket: {0}")]
     WebSocket(#[from] tungstenite::Error),

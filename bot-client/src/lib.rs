@@ -37,12 +37,14 @@ mod report;
 mod runner;
 pub mod session;
 mod stats;
+mod tls;
 mod walk;
 
 pub use bot::{Backoff, BotHandle, BotOptions, BotOutcome, BotView};
 pub use config::{BotConfig, RuntimeKind};
 pub use error::{BotError, ConfigError, ScrapeError};
-pub use report::{ConnectedShare, LatencyMs, Presence, Report, ServerStats};
+pub use report::{ConnectedShare, LatencyMs, Presence, Report, ServerStats, TlsMode};
 pub use runner::{Progress, run, run_with_progress};
 pub use session::{Counters, Event, Session, SessionOptions};
+pub use tls::TlsClient;
 pub use walk::RandomWalk;

@@ -1,6 +1,6 @@
 //! Reading the server's tick statistics from its Prometheus endpoint at the end of
-//! a run: a minimal HTTP/1.1 GET over a tokio `TcpStream`, and a parser for the
-//! few metrics the report needs.
+//! a run: a minimal HTTP/1.1 GET over TCP or TLS (`https://`), and a parser for
+//! the few metrics the report needs.
 //!
 //! A run scrapes once before its bots start and once at the end, and reports the
 //! difference, so a server that was up before the run (or idle for a while) does
@@ -11,11 +11,11 @@
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::time::timeout;
 
 use crate::config::parse_http_url;
 use crate::error::ScrapeError;
+use crate::tls::{self, TlsClient};
 
 /// The tick duration histogram (seconds).
 pub const TICK_DURATION: &str = "ticksync_tick_duration_seconds";
@@ -259,18 +259,25 @@ impl MetricsSample {
     }
 }
 
-/// Fetches `url` (plain `http://`) and parses its tick metrics.
-pub async fn scrape(url: &str, limit: Duration) -> Result<MetricsSample, ScrapeError> {
-    let text = timeout(limit, http_get(url))
+/// Fetches `url` (`http://`, or `https://` verified with `tls`: the system's
+/// roots when `None`) and parses its tick metrics.
+pub async fn scrape(
+    url: &str,
+    tls: Option<&TlsClient>,
+    limit: Duration,
+) -> Result<MetricsSample, ScrapeError> {
+    let text = timeout(limit, http_get(url, tls))
         .await
         .map_err(|_| ScrapeError::Http(format!("no answer within {limit:?}")))??;
     Ok(parse_sample(&text))
 }
 
-async fn http_get(url: &str) -> Result<String, ScrapeError> {
+async fn http_get(url: &str, tls: Option<&TlsClient>) -> Result<String, ScrapeError> {
     let (target, path) = parse_http_url(url).map_err(|e| ScrapeError::Http(e.to_string()))?;
     let io = |e: std::io::Error| ScrapeError::Http(e.to_string());
-    let mut stream = TcpStream::connect(target.addr()).await.map_err(io)?;
+    let mut stream = tls::open(&target, tls)
+        .await
+        .map_err(|e| ScrapeError::Http(e.to_string()))?;
     let request = format!(
         "GET {path} HTTP/1.1\r\nHost: {}\r\nAccept: text/plain\r\nConnection: close\r\n\r\n",
         target.addr()

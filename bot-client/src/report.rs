@@ -119,6 +119,29 @@ pub struct ConnectedShare {
     pub mean_s: Option<f64>,
 }
 
+/// How the bots' connections were secured.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TlsMode {
+    /// Plain `ws://`.
+    #[default]
+    Off,
+    /// `wss://`, the server's certificate verified.
+    Verified,
+    /// `wss://` with `--insecure`: the server's certificate was not verified.
+    Insecure,
+}
+
+impl fmt::Display for TlsMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TlsMode::Off => "off (ws://)",
+            TlsMode::Verified => "wss://, certificate verified",
+            TlsMode::Insecure => "wss://, INSECURE: certificate not verified (--insecure)",
+        })
+    }
+}
+
 /// Everything a run measured. Field names are part of the bot's interface.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Report {
@@ -178,6 +201,8 @@ pub struct Report {
     pub allow_failures: u64,
     /// The server's tick statistics.
     pub server: ServerStats,
+    /// TLS of the bots' connections: `"off"`, `"verified"` or `"insecure"`.
+    pub tls: TlsMode,
     /// Things worth knowing that did not fail the run (e.g. a failed scrape).
     pub warnings: Vec<String>,
     /// Whether the run passed: no desync and at most `allow_failures` failed bots.
@@ -291,6 +316,7 @@ impl fmt::Display for Report {
             self.desyncs, self.mispredictions, self.errors
         )?;
         writeln!(f, "  rtt         {}", self.rtt_ms)?;
+        writeln!(f, "  tls         {}", self.tls)?;
         writeln!(
             f,
             "  traffic     {:.0} B/s in, {:.0} B/s out per bot",

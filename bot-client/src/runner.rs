@@ -13,7 +13,7 @@ use crate::config::BotConfig;
 use crate::connection::Command;
 use crate::error::ConfigError;
 use crate::metrics;
-use crate::report::{LatencyMs, Presence, Report, ServerStats};
+use crate::report::{LatencyMs, Presence, Report, ServerStats, TlsMode};
 use crate::stats::SharedStats;
 
 /// How long the bots get to close cleanly at the end of a run.
@@ -77,10 +77,11 @@ pub async fn run_with_progress(
 ) -> Result<Report, ConfigError> {
     config.validate()?;
     let metrics_url = config.metrics_url()?;
+    let tls = config.tls_client()?;
     let seed = config.seed.unwrap_or_else(rand::random);
     let n = u64::from(config.bots);
     // A baseline, so the report covers this run's ticks only.
-    let baseline = metrics::scrape(&metrics_url, SCRAPE_TIMEOUT).await;
+    let baseline = metrics::scrape(&metrics_url, tls.as_ref(), SCRAPE_TIMEOUT).await;
     let stats = Arc::new(SharedStats::new());
     let start = Instant::now();
     let deadline = start + config.duration;
@@ -95,7 +96,7 @@ pub async fn run_with_progress(
             _ = sleep_until(spawn_at(started)), if started < n => {
                 let now = Instant::now();
                 while (handles.len() as u64) < n && spawn_at(handles.len() as u64) <= now {
-                    let opts = config.bot_options(handles.len() as u64, seed);
+                    let opts = config.bot_options(handles.len() as u64, seed, tls.as_ref());
                     handles.push(spawn(opts, Arc::clone(&stats), None));
                 }
             }
@@ -123,8 +124,18 @@ pub async fn run_with_progress(
     }
     let duration = start.elapsed();
     let outcomes = stop_all(handles).await;
-    let scrape = metrics::scrape(&metrics_url, SCRAPE_TIMEOUT).await;
+    let scrape = metrics::scrape(&metrics_url, tls.as_ref(), SCRAPE_TIMEOUT).await;
     let mut report = build_report(&config, seed, &stats, duration);
+    report.tls = match &tls {
+        _ if !config.target()?.tls => TlsMode::Off,
+        Some(t) if t.is_insecure() => TlsMode::Insecure,
+        _ => TlsMode::Verified,
+    };
+    if report.tls == TlsMode::Insecure {
+        report.warnings.push(
+            "--insecure: the server's certificate was not verified (test servers only)".into(),
+        );
+    }
     // Bots that did not stop in time are left out (warned below): their
     // connection time is unknown.
     let presence: Vec<Presence> = outcomes

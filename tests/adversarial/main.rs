@@ -8,7 +8,8 @@
 //!
 //! - [`bad_input`]: garbage, wrong messages, floods;
 //! - [`connections`]: connection limits, slowloris and timeouts, a client that never reads;
-//! - [`sessions`]: join tokens, a reconnect storm, graceful drain.
+//! - [`sessions`]: join tokens, a reconnect storm, graceful drain;
+//! - [`tls`]: a few hundred bots over `wss://`, abuse of the TLS handshake.
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -17,6 +18,7 @@ mod bad_input;
 mod connections;
 mod endings;
 mod sessions;
+mod tls;
 
 use std::net::IpAddr;
 

@@ -1,7 +1,7 @@
 //! The one place for helpers of the root end-to-end suite (`tests/e2e_*.rs`,
 //! `tests/adversarial.rs`): an in-process server on 127.0.0.1:0, groups of bots,
 //! bounded waits, the server's world as it was at each tick, raw protocol clients
-//! ([`raw`]) and the built binaries ([`bins`]).
+//! ([`raw`]), the built binaries ([`bins`]) and test certificates ([`tls`]).
 //!
 //! Rules every helper keeps, so tests stay robust on a noisy shared machine:
 //! every wait is bounded and fails the test with a message saying what did not
@@ -22,6 +22,7 @@
 pub mod attack;
 pub mod bins;
 pub mod history;
+pub mod tls;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -114,9 +115,18 @@ pub async fn connect_bot(server: &Server, n: u64) -> BotHandle {
 /// Connects bots number `first..first + count` concurrently; returns them in that
 /// order once every one is welcomed.
 pub async fn connect_bots(server: &Server, first: u64, count: u64) -> Vec<BotHandle> {
+    connect_bots_with(first, count, |n| bot_options(server, n)).await
+}
+
+/// Like [`connect_bots`], bot `n` with the options `opts(n)` (e.g. `wss://`).
+pub async fn connect_bots_with(
+    first: u64,
+    count: u64,
+    opts: impl Fn(u64) -> BotOptions,
+) -> Vec<BotHandle> {
     let mut set = JoinSet::new();
     for n in first..first + count {
-        let opts = bot_options(server, n);
+        let opts = opts(n);
         set.spawn(async move { (n, BotHandle::connect(opts).await) });
     }
     let mut bots: Vec<(u64, BotHandle)> = within(WAIT, "all bots to connect", async {

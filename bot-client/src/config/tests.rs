@@ -73,15 +73,19 @@ fn defaults_match_the_plain_struct() {
     parsed.validate().unwrap();
 }
 
+/// The flag `validate` blames, or "ok".
+fn flag_of(c: BotConfig) -> &'static str {
+    match c.validate() {
+        Err(ConfigError::Invalid { flag, .. }) => flag,
+        Ok(()) => "ok",
+    }
+}
+
 #[test]
 fn bad_arguments_are_rejected_with_the_flag_named() {
     assert!(parse(&["--bots", "many"]).is_err());
     assert!(parse(&["--duration", "ten"]).is_err());
     assert!(parse(&["--runtime", "fast"]).is_err());
-    let flag_of = |c: BotConfig| match c.validate() {
-        Err(ConfigError::Invalid { flag, .. }) => flag,
-        Ok(()) => "ok",
-    };
     let base = BotConfig::default();
     assert_eq!(
         flag_of(BotConfig {
@@ -155,10 +159,18 @@ fn urls() {
         parse_ws_url("ws://127.0.0.1:9000/ws").unwrap(),
         Target {
             host: "127.0.0.1".into(),
-            port: 9000
+            port: 9000,
+            tls: false,
         }
     );
     assert_eq!(parse_ws_url("ws://localhost/ws").unwrap().port, 80);
+    let wss = parse_ws_url("wss://game.example:8443/ws").unwrap();
+    assert_eq!(
+        (wss.host.as_str(), wss.port, wss.tls),
+        ("game.example", 8443, true)
+    );
+    assert_eq!(parse_ws_url("wss://localhost/ws").unwrap().port, 443);
+    assert!(parse_ws_url("http://localhost/ws").is_err());
     let v6 = parse_ws_url("ws://[::1]:7777/ws").unwrap();
     assert_eq!(v6.addr(), "[::1]:7777");
     let (t, path) = parse_http_url("http://127.0.0.1:9100/metrics?x=1").unwrap();
@@ -168,6 +180,69 @@ fn urls() {
         ..BotConfig::default()
     };
     assert_eq!(c.metrics_url().unwrap(), "http://127.0.0.1:9100/m");
+    // A TLS server serves its metrics over https on the same port.
+    let c = BotConfig {
+        url: "wss://127.0.0.1:9443/ws".into(),
+        ..BotConfig::default()
+    };
+    assert_eq!(c.metrics_url().unwrap(), "https://127.0.0.1:9443/metrics");
+    assert!(
+        parse_http_url("https://127.0.0.1:9443/metrics")
+            .unwrap()
+            .0
+            .tls
+    );
+}
+
+#[test]
+fn tls_flags_need_a_tls_url_and_exclude_each_other() {
+    let plain = BotConfig {
+        insecure: true,
+        ..BotConfig::default()
+    };
+    assert_eq!(flag_of(plain), "--insecure");
+    let plain = BotConfig {
+        ca_cert: Some("ca.pem".into()),
+        ..BotConfig::default()
+    };
+    assert_eq!(flag_of(plain), "--ca-cert");
+    let wss = BotConfig {
+        url: "wss://127.0.0.1:9443/ws".into(),
+        ..BotConfig::default()
+    };
+    let both = BotConfig {
+        insecure: true,
+        ca_cert: Some("ca.pem".into()),
+        ..wss.clone()
+    };
+    assert_eq!(flag_of(both), "--insecure");
+    assert!(
+        BotConfig {
+            insecure: true,
+            ..wss.clone()
+        }
+        .validate()
+        .is_ok()
+    );
+    assert!(parse(&["--insecure", "--ca-cert", "x.pem"]).is_err());
+    // A CA file that is missing or holds no certificate names the flag.
+    let missing = BotConfig {
+        ca_cert: Some("/nonexistent/ca.pem".into()),
+        ..wss.clone()
+    };
+    assert!(matches!(
+        missing.tls_client(),
+        Err(ConfigError::Invalid {
+            flag: "--ca-cert",
+            ..
+        })
+    ));
+    let insecure = BotConfig {
+        insecure: true,
+        ..wss
+    };
+    assert!(insecure.tls_client().unwrap().unwrap().is_insecure());
+    assert!(BotConfig::default().tls_client().unwrap().is_none());
 }
 
 #[test]
@@ -177,15 +252,20 @@ fn per_bot_options() {
         name_prefix: "load".into(),
         ..BotConfig::default()
     };
-    let a = c.bot_options(0, 100);
-    let b = c.bot_options(1, 100);
+    let a = c.bot_options(0, 100, None);
+    let b = c.bot_options(1, 100, None);
     assert_eq!(a.name.as_deref(), Some("load-0"));
     assert_eq!(b.name.as_deref(), Some("load-1"));
     assert_ne!(a.seed, b.seed);
-    assert_eq!(c.bot_options(1, 100).seed, b.seed, "reproducible");
+    assert_eq!(c.bot_options(1, 100, None).seed, b.seed, "reproducible");
     assert_eq!(
         a.reconnect.map(|r| (r.min, r.max)),
         Some((Duration::from_millis(100), Duration::from_secs(5)))
     );
-    assert!(BotConfig::default().bot_options(0, 1).reconnect.is_none());
+    assert!(
+        BotConfig::default()
+            .bot_options(0, 1, None)
+            .reconnect
+            .is_none()
+    );
 }

@@ -109,7 +109,7 @@ async fn scrape_reads_from_a_local_listener_and_reports_failures() {
         req
     });
     let url = format!("http://{addr}/metrics");
-    let stats = scrape(&url, Duration::from_secs(5))
+    let stats = scrape(&url, None, Duration::from_secs(5))
         .await
         .unwrap()
         .tick_stats(None);
@@ -118,7 +118,9 @@ async fn scrape_reads_from_a_local_listener_and_reports_failures() {
     assert!(req.starts_with("GET /metrics HTTP/1.1\r\n"), "{req}");
 
     // Nothing listens there any more.
-    let err = scrape(&url, Duration::from_secs(5)).await.unwrap_err();
+    let err = scrape(&url, None, Duration::from_secs(5))
+        .await
+        .unwrap_err();
     assert!(matches!(err, ScrapeError::Http(_)), "{err:?}");
 }
 

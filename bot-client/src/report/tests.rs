@@ -23,6 +23,7 @@ fn json_has_the_documented_field_names() {
         "bytes_per_bot_per_s",
         "duration_s",
         "server",
+        "tls",
         "passed",
     ] {
         assert!(v.get(key).is_some(), "missing {key}");
@@ -37,6 +38,23 @@ fn json_has_the_documented_field_names() {
     assert!(v["server"]["ticks_missed"].is_null());
     assert!(v["rtt_ms"]["p99"].is_null());
     assert_eq!(v["passed"], true);
+    assert_eq!(v["tls"], "off");
+}
+
+#[test]
+fn an_insecure_run_is_marked() {
+    let r = Report {
+        tls: TlsMode::Insecure,
+        ..Report::default()
+    };
+    let v: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
+    assert_eq!(v["tls"], "insecure");
+    assert!(r.to_string().contains("INSECURE"));
+    let verified = Report {
+        tls: TlsMode::Verified,
+        ..Report::default()
+    };
+    assert!(verified.to_json().contains("\"tls\": \"verified\""));
 }
 
 #[test]
