@@ -110,6 +110,11 @@ pub struct Config {
     #[arg(long, env = "TICKSYNC_TLS_KEY", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
 
+    /// Check --tls-cert and --tls-key for changes this often and reload them when
+    /// they change (0s: only on SIGHUP).
+    #[arg(long, env = "TICKSYNC_TLS_WATCH", default_value = "0s", value_parser = humantime::parse_duration)]
+    pub tls_watch: Duration,
+
     /// Time a new connection has to finish the HTTP upgrade and send Hello.
     #[arg(long, env = "TICKSYNC_HANDSHAKE_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
     pub handshake_timeout: Duration,
@@ -278,6 +283,9 @@ impl Config {
         self.validate_client_limits()?;
         if self.tls_cert.is_some() != self.tls_key.is_some() {
             return Err("--tls-cert and --tls-key go together".into());
+        }
+        if !self.tls_watch.is_zero() && self.tls_cert.is_none() {
+            return Err("--tls-watch needs --tls-cert and --tls-key".into());
         }
         if self.ping_interval >= self.idle_timeout {
             return Err("--ping-interval must be shorter than --idle-timeout".into());

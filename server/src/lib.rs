@@ -69,6 +69,8 @@ pub enum StartError {
 pub struct Server {
     addr: SocketAddr,
     shared: Arc<Shared>,
+    tls: Option<Arc<net::tls::Tls>>,
+    tls_watch: Option<tokio::task::JoinHandle<()>>,
     stop_tick: Arc<AtomicBool>,
     stop_accept: watch::Sender<bool>,
     accept: tokio::task::JoinHandle<()>,
@@ -81,7 +83,7 @@ impl Server {
     pub async fn start(config: Config) -> Result<Server, StartError> {
         config.validate().map_err(StartError::Config)?;
         let tls = match (&config.tls_cert, &config.tls_key) {
-            (Some(cert), Some(key)) => Some(net::tls::acceptor(cert, key)?),
+            (Some(cert), Some(key)) => Some(Arc::new(net::tls::Tls::load(cert, key)?)),
             _ => None,
         };
         let listener = TcpListener::bind(config.bind)
@@ -101,10 +103,23 @@ impl Server {
         let tick = tick::spawn(shared.clone(), rx, move || stop.load(Ordering::Acquire))
             .map_err(StartError::Thread)?;
         let (stop_accept, stop_rx) = watch::channel(false);
-        let accept = tokio::spawn(net::accept_loop(listener, shared.clone(), stop_rx, tls));
+        let acceptor = tls.as_ref().map(|t| t.acceptor());
+        let accept = tokio::spawn(net::accept_loop(
+            listener,
+            shared.clone(),
+            stop_rx,
+            acceptor,
+        ));
+        let every = shared.config.tls_watch;
+        let tls_watch = tls
+            .as_ref()
+            .filter(|_| !every.is_zero())
+            .map(|t| tokio::spawn(t.clone().watch(shared.clone(), every)));
         Ok(Server {
             addr,
             shared,
+            tls,
+            tls_watch,
             stop_tick,
             stop_accept,
             accept,
@@ -115,6 +130,21 @@ impl Server {
     /// The address the server listens on.
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Loads the TLS certificate and key from their files again: new connections
+    /// get the new pair, established ones keep theirs. A pair that does not load
+    /// (unreadable, malformed, key not the certificate's) is refused with an
+    /// error log, and the current one stays. Counted in
+    /// `ticksync_tls_reloads_total`. SIGHUP does the same for the binary.
+    pub fn reload_tls(&self) -> Result<(), net::tls::TlsError> {
+        let tls = self.tls.as_ref().ok_or(net::tls::TlsError::NotConfigured)?;
+        tls.reload_counted(&self.shared.metrics, "request")
+    }
+
+    /// The TLS state (its current certificate), if the server serves TLS.
+    pub fn tls(&self) -> Option<&net::tls::Tls> {
+        self.tls.as_deref()
     }
 
     /// The server's metrics.
@@ -160,6 +190,9 @@ impl Server {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         let _ = self.stop_accept.send(true);
+        if let Some(w) = self.tls_watch.take() {
+            w.abort();
+        }
         self.stop_tick.store(true, Ordering::Release);
         if let Some(t) = self.tick.take() {
             let _ = tokio::task::spawn_blocking(move || t.join()).await;
@@ -178,5 +211,8 @@ impl Drop for Server {
         self.stop_tick.store(true, Ordering::Release);
         let _ = self.stop_accept.send(true);
         self.accept.abort();
+        if let Some(w) = &self.tls_watch {
+            w.abort();
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! The `ticksync-server` binary: parses the config, sets up logging, runs the
-//! server until Ctrl-C or SIGTERM, then drains gracefully. `mint-token` prints a
-//! join token instead (docs/OPERATIONS.md, "Join tokens").
+//! server until Ctrl-C or SIGTERM, then drains gracefully; SIGHUP reloads the TLS
+//! certificate meanwhile. `mint-token` prints a join token instead
+//! (docs/OPERATIONS.md, "Join tokens").
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -87,8 +88,13 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        info!("listening on http://{}", server.local_addr());
-        shutdown_signal().await;
+        let scheme = if server.tls().is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        info!("listening on {scheme}://{}", server.local_addr());
+        serve_until_shutdown(&server).await;
         server.shutdown().await;
         ExitCode::SUCCESS
     })
@@ -104,6 +110,33 @@ fn init_tracing(json: bool) {
     } else {
         builder.init();
     }
+}
+
+/// Waits for Ctrl-C or SIGTERM; every SIGHUP meanwhile reloads the TLS
+/// certificate and key (a bad pair is logged and the current one kept).
+async fn serve_until_shutdown(server: &Server) {
+    let shutdown = shutdown_signal();
+    tokio::pin!(shutdown);
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::hangup()) {
+            Ok(mut hup) => loop {
+                tokio::select! {
+                    _ = &mut shutdown => return,
+                    _ = hup.recv() => match server.tls() {
+                        // reload_counted logs the outcome either way.
+                        Some(tls) => { let _ = tls.reload_counted(server.metrics(), "SIGHUP"); }
+                        None => info!("SIGHUP: no TLS certificate configured, nothing to reload"),
+                    },
+                }
+            },
+            Err(e) => {
+                error!(error = %e, "cannot listen for SIGHUP: TLS reload only via --tls-watch")
+            }
+        }
+    }
+    shutdown.await;
 }
 
 async fn shutdown_signal() {

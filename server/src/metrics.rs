@@ -5,7 +5,7 @@
 
 mod reasons;
 
-pub use reasons::{ByReason, DisconnectReason, InputRejection, Reasons, Refusal};
+pub use reasons::{ByReason, DisconnectReason, InputRejection, Reasons, Refusal, ReloadResult};
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -57,6 +57,7 @@ pub struct Metrics {
     pub messages_rate_limited: Counter,
     /// Sessions resumed with a resume token.
     pub sessions_resumed: Counter,
+    tls_reloads: ByReason<ReloadResult>,
 }
 
 impl Default for Metrics {
@@ -96,6 +97,7 @@ impl Metrics {
             connections_refused: ByReason::default(),
             messages_rate_limited: Counter::default(),
             sessions_resumed: Counter::default(),
+            tls_reloads: ByReason::default(),
         };
         m.register()
     }
@@ -203,7 +205,22 @@ impl Metrics {
             "Sessions resumed with a resume token",
             self.sessions_resumed.clone(),
         );
+        r.register(
+            "ticksync_tls_reloads",
+            "TLS certificate reloads (SIGHUP, --tls-watch, Server::reload_tls), by result",
+            self.tls_reloads.family(),
+        );
         self
+    }
+
+    /// Counts a TLS certificate reload.
+    pub fn tls_reload(&self, result: ReloadResult) {
+        self.tls_reloads.inc_by(result, 1);
+    }
+
+    /// The number of TLS certificate reloads with `result` so far.
+    pub fn tls_reloads(&self, result: ReloadResult) -> u64 {
+        self.tls_reloads.get(result)
     }
 
     /// Counts `n` rejected inputs.
@@ -282,6 +299,7 @@ mod tests {
             "ticksync_snapshots_skipped_total 0",
             "ticksync_connections_refused_total{reason=\"per_ip_limit\"} 1",
             "ticksync_messages_rate_limited_total 0",
+            "ticksync_tls_reloads_total{reason=\"failed\"} 0",
         ] {
             assert!(text.contains(name), "missing {name} in:\n{text}");
         }

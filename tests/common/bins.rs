@@ -149,7 +149,7 @@ pub fn wait_with_limit(child: &mut Child, what: &str, limit: Duration) -> ExitSt
 /// on drop if still running.
 pub struct ServerProcess {
     child: Child,
-    /// The address from its `listening on http://ADDR` log line.
+    /// The address from its `listening on http://ADDR` (or `https://`) log line.
     pub addr: SocketAddr,
     /// Every line it wrote to stdout so far (its logs).
     pub log: Arc<Mutex<Vec<String>>>,
@@ -224,6 +224,11 @@ impl ServerProcess {
             .unwrap_or_else(|| panic!("no VmRSS in {path}"))
     }
 
+    /// Its process id (for signals).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Its stdout so far, one string.
     pub fn output(&self) -> String {
         self.log.lock().unwrap().join("\n")
@@ -239,8 +244,9 @@ impl Drop for ServerProcess {
     }
 }
 
-/// The address in a `... listening on http://ADDR` log line.
+/// The address in a `... listening on http://ADDR` (or `https://ADDR`) log line.
 fn listening_addr(line: &str) -> Option<SocketAddr> {
-    let rest = &line[line.find("listening on http://")? + "listening on http://".len()..];
+    let rest = &line[line.find("listening on http")?..];
+    let rest = &rest[rest.find("://")? + "://".len()..];
     rest.split_whitespace().next()?.parse().ok()
 }

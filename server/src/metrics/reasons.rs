@@ -104,6 +104,16 @@ reasons! {
     }
 }
 
+reasons! {
+    /// How a TLS certificate reload ended.
+    pub enum ReloadResult {
+        /// The new pair is in use for new connections.
+        ok,
+        /// The new pair was refused; the previous one stays in use.
+        failed,
+    }
+}
+
 /// The label set of a [`ByReason`] family: `{reason="..."}`.
 type ReasonLabel<R> = [(&'static str, R); 1];
 
