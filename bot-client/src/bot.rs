@@ -273,7 +273,7 @@ fn retryable(e: &BotError) -> bool {
         BotError::Closed { code, .. } => *code != close::SESSION_TAKEN_OVER,
         // An untrusted certificate stays untrusted; a reset mid-handshake may not.
         BotError::Tls(e) => !tls::is_certificate_error(e),
-        BotError::Config(_) | BotError::Stopped => false,
+        BotError::Config(_) | BotError::Stopped | BotError::Incompatible(_) => false,
         _ => true,
     }
 }
@@ -316,6 +316,15 @@ async fn bot_main(mut d: Driver) -> BotOutcome {
                 Some(e)
             }
         };
+        // After the server closed with 1000, 1002, 1003 or 1008 the session must
+        // not be resumed (docs/PROTOCOL.md, section 12): join afresh.
+        let resume = !matches!(
+            &failure,
+            Some(BotError::Closed { code, .. }) if matches!(
+                *code,
+                close::NORMAL | close::PROTOCOL_ERROR | close::UNSUPPORTED_DATA | close::POLICY_VIOLATION
+            )
+        );
         if let Some(e) = failure {
             if matches!(e, BotError::Tls(_)) {
                 // Usually a certificate the bot does not trust: say so, once per bot.
@@ -337,7 +346,7 @@ async fn bot_main(mut d: Driver) -> BotOutcome {
             }
             attempt = attempt.saturating_add(1);
         }
-        d.session.restart(true);
+        d.session.restart(resume);
     }
     d.flush_stats();
     BotOutcome {

@@ -154,7 +154,7 @@ impl Driver {
         tokio::pin!(welcome_deadline);
         let mut welcomed_at: Option<Instant> = None;
         let mut refusal: Option<ErrorMsg> = None;
-        let ended = loop {
+        let ended = 'conn: loop {
             let welcomed = welcomed_at.is_some();
             if let Err(e) = self.send_pending(&mut ws).await {
                 break Ended::Lost(e);
@@ -234,6 +234,11 @@ impl Driver {
                             self.stats.record(&[], self.intervals.as_slice());
                             self.intervals.clear();
                         }
+                    }
+                    Event::Incompatible(why) => {
+                        tracing::warn!(%why, "unusable Welcome");
+                        close_with(&mut ws, close::PROTOCOL_ERROR, "unusable Welcome").await;
+                        break 'conn Ended::Lost(BotError::Incompatible(why));
                     }
                     Event::Desync(_) | Event::Mispredicted { .. } => {}
                 }

@@ -39,6 +39,10 @@ pub enum BotError {
     /// bot closed the connection with 1002 or 1003.
     #[error("protocol violation by the server: {0}")]
     Protocol(String),
+    /// The server's `Welcome` is unusable (e.g. `tick_rate` 0); the bot closed
+    /// with 1002 and does not come back (docs/PROTOCOL.md, section 6).
+    #[error("incompatible server: {0}")]
+    Incompatible(String),
     /// The server closed the connection.
     #[error("server closed the connection (code {code}: {reason})")]
     Closed {

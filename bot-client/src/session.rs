@@ -112,6 +112,9 @@ pub enum Event {
     },
     /// The server sent an `Error`.
     ServerError(ErrorMsg),
+    /// The server's `Welcome` holds values no client can play with
+    /// ([`Welcome::validate`]): close with 1002, do not come back.
+    Incompatible(String),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -241,8 +244,14 @@ impl Session {
     }
 
     fn on_welcome(&mut self, w: Welcome, now: Instant) {
-        if self.phase != Phase::AwaitWelcome || !w.movement.is_valid() || w.tick_rate == 0 {
+        if self.phase != Phase::AwaitWelcome {
             self.counters.unexpected_messages += 1;
+            return;
+        }
+        if let Err(why) = w.validate() {
+            self.counters.unexpected_messages += 1;
+            self.resume_token = None;
+            self.events.push_back(Event::Incompatible(why));
             return;
         }
         self.phase = Phase::Playing;

@@ -19,6 +19,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 
 /// Fake-server tick period: faster than 30 Hz to keep the tests short.
 const TICK: Duration = Duration::from_millis(20);
@@ -37,6 +38,10 @@ struct Faults {
     /// Drop every connection open at this instant without a close frame, as a
     /// crashed server or a network failure would (later connections are kept).
     cut_at: Option<tokio::time::Instant>,
+    /// Announce this tick rate in `Welcome` instead of 30.
+    tick_rate: Option<u16>,
+    /// Close every connection with this code at this tick (counted per connection).
+    close_at_tick: Option<(u32, u16)>,
 }
 
 /// What the fake server saw, for the test to check.
@@ -140,7 +145,7 @@ async fn serve(
     let welcome = ServerMsg::Welcome(Welcome {
         player_id: id,
         tick: Tick(0),
-        tick_rate: 30,
+        tick_rate: faults.tick_rate.unwrap_or(30),
         movement: movement(),
         fixed_scale: 16,
         view_radius: 0,
@@ -189,6 +194,15 @@ async fn serve(
             _ = tokio::time::sleep_until(cut_at.unwrap_or_else(tokio::time::Instant::now)), if cut_at.is_some() => return,
             _ = ticker.tick() => {
                 tick += 1;
+                if let Some((_, code)) = faults.close_at_tick.filter(|c| c.0 == tick) {
+                    let frame = CloseFrame { code: code.into(), reason: "test".into() };
+                    let _ = ws.close(Some(frame)).await;
+                    // Read to the close reply: dropping the socket over unread
+                    // inputs would reset it before the client reads the close frame.
+                    let reply = async { while let Some(Ok(_)) = ws.next().await {} };
+                    let _ = tokio::time::timeout(Duration::from_secs(1), reply).await;
+                    return;
+                }
                 let (view, ack) = {
                     let w = world.lock().unwrap();
                     (w.view(), w.players.get(&id).map_or(InputSeq(0), |p| p.1))
@@ -410,6 +424,63 @@ async fn undecodable_message_closes_with_1002() {
         outcome.last_error,
         Some(ticksync_bot::BotError::Protocol(_))
     ));
+}
+
+#[tokio::test]
+async fn an_unusable_welcome_is_refused_with_1002_and_never_retried() {
+    let mut server = FakeServer::start(Faults {
+        tick_rate: Some(0),
+        ..Faults::default()
+    })
+    .await;
+    let connect = BotHandle::connect(BotOptions {
+        reconnect: Some(Backoff {
+            min: Duration::from_millis(10),
+            max: Duration::from_millis(10),
+        }),
+        ..opts(&server.url)
+    });
+    let Err(e) = connect.await else {
+        panic!("a Welcome with tick_rate 0 is refused")
+    };
+    assert!(
+        matches!(&e, ticksync_bot::BotError::Incompatible(why) if why.contains("Welcome.tick_rate")),
+        "{e}"
+    );
+    assert!(matches!(server.next_seen().await, Seen::Hello(_)));
+    assert_eq!(server.next_seen().await, Seen::Closed(Some(1002)));
+    // No second Hello, although reconnecting is allowed after 10 ms.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(server.seen.try_recv().is_err(), "the bot came back");
+}
+
+#[tokio::test]
+async fn after_a_server_close_with_1002_or_1008_the_bot_rejoins_without_resuming() {
+    for code in [1002u16, 1008] {
+        let mut server = FakeServer::start(Faults {
+            close_at_tick: Some((3, code)),
+            ..Faults::default()
+        })
+        .await;
+        let bot = BotHandle::connect(BotOptions {
+            reconnect: Some(Backoff {
+                min: Duration::from_millis(10),
+                max: Duration::from_millis(10),
+            }),
+            ..opts(&server.url)
+        })
+        .await
+        .unwrap();
+        let Seen::Hello(first) = server.next_seen().await else {
+            panic!("expected Hello")
+        };
+        assert_eq!(first.resume_token, None);
+        let Seen::Hello(again) = server.next_seen().await else {
+            panic!("{code}: expected a second Hello")
+        };
+        assert_eq!(again.resume_token, None, "{code}: not resumed");
+        bot.close().await;
+    }
 }
 
 /// When the fake server cuts every connection, into a run of [`CUT_RUN`].

@@ -161,6 +161,42 @@ pub struct Welcome {
     pub last_input_seq: InputSeq,
 }
 
+impl Welcome {
+    /// Checks the values a client cannot play with although they decode
+    /// (docs/PROTOCOL.md, section 6, "Refusing a Welcome"): a client that gets
+    /// such a `Welcome` closes with 1002 and neither resumes nor reconnects to
+    /// that server. The error names the field and the rule.
+    ///
+    /// ```
+    /// # use ticksync_protocol::*;
+    /// # let mut w = Welcome {
+    /// #     player_id: PlayerId(1), tick: Tick(0), tick_rate: 30,
+    /// #     movement: MoveConfig::from_units(100.0, 30, 1000.0), fixed_scale: 16,
+    /// #     view_radius: 0, resume_token: ResumeToken([0; 16]), resumed: false,
+    /// #     last_input_seq: InputSeq(0),
+    /// # };
+    /// assert_eq!(w.validate(), Ok(()));
+    /// w.tick_rate = 0;
+    /// assert_eq!(w.validate().unwrap_err(), "Welcome.tick_rate must be at least 1, got 0");
+    /// ```
+    pub fn validate(&self) -> Result<(), String> {
+        if self.player_id.0 == 0 {
+            return Err("Welcome.player_id must be at least 1, got 0".into());
+        }
+        if self.tick_rate == 0 {
+            return Err("Welcome.tick_rate must be at least 1, got 0".into());
+        }
+        if i32::from(self.fixed_scale) != crate::FIXED_SCALE {
+            return Err(format!(
+                "Welcome.fixed_scale must be {} in protocol version {PROTOCOL_VERSION}, got {}",
+                crate::FIXED_SCALE,
+                self.fixed_scale
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// One entity's full state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct EntityState {

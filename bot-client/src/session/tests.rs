@@ -448,3 +448,35 @@ fn a_session_resumed_just_before_the_sequence_wrap_plays_across_it() {
     assert_eq!(s.counters().mispredictions, 0);
     assert_eq!(s.predictor().unwrap().unacknowledged().len(), 0);
 }
+
+#[test]
+fn an_unusable_welcome_is_reported_and_not_played() {
+    let t0 = Instant::now();
+    for (tick_rate, fixed_scale, field) in [(0, 16, "tick_rate"), (30, 10, "fixed_scale")] {
+        let mut s = Session::new(SessionOptions::default(), t0);
+        drain(&mut s);
+        let bytes = codec::encode_server(&ServerMsg::Welcome(Welcome {
+            player_id: ME,
+            tick: Tick(100),
+            tick_rate,
+            movement: cfg(),
+            fixed_scale,
+            view_radius: 0,
+            resume_token: ResumeToken([9; 16]),
+            resumed: false,
+            last_input_seq: InputSeq(0),
+        }));
+        s.handle_bytes(&bytes, t0).unwrap();
+        let events = notable(&mut s);
+        assert!(
+            matches!(&events[..], [Event::Incompatible(why)] if why.contains(field)),
+            "{events:?}"
+        );
+        assert_eq!(s.player_id(), None);
+        s.restart(true);
+        let [ClientMsg::Hello(h)] = &drain(&mut s)[..] else {
+            panic!()
+        };
+        assert_eq!(h.resume_token, None, "nothing to resume");
+    }
+}

@@ -124,6 +124,10 @@ function connect() {
     if (event.type === "welcome") {
       demo.status = "connected";
       attempt = 0;
+    } else if (event.type === "incompatible") {
+      console.error("ticksync: the server's Welcome is unusable, not reconnecting:", event.detail);
+      closingOurselves = true;
+      sock.close(CLIENT_PROTOCOL_ERROR, "unusable Welcome");
     } else if (event.type === "protocolError") {
       console.warn("ticksync: undecodable message, reconnecting:", event.detail);
       closingOurselves = true;

@@ -23,7 +23,7 @@ export { checksum, entityHash, fmix32, step, velocity } from "./movement.js";
 export { ClientWorld } from "./world.js";
 export { Predictor, seqAfter, seqNext } from "./prediction.js";
 export { InterpolationBuffer } from "./interpolation.js";
-export { Session, SessionStats } from "./session.js";
+export { Session, SessionStats, welcomeProblem } from "./session.js";
 
 /**
  * @typedef {import("./messages.js").ClientMsg} ClientMsg

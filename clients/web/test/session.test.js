@@ -6,7 +6,7 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { Session, checksum, decodeClientMsg, encodeServerMsg, step } from "../src/index.js";
+import { Session, checksum, decodeClientMsg, decodeServerMsg, encodeServerMsg, step, welcomeProblem } from "../src/index.js";
 
 const TOKEN_A = new Uint8Array(16).fill(0xaa);
 const TOKEN_B = new Uint8Array(16).fill(0xbb);
@@ -250,4 +250,26 @@ test("unknown server tags are skipped; other decoding errors are protocol errors
   assert.equal(s.receive(Uint8Array.of(1, 0, 5), 0).type, "protocolError");
   assert.equal(s.receive(encodeServerMsg({ type: "Pong", clientTimeUs: 1_000_000n, serverTick: 7 }), 1250).type, "pong");
   assert.equal(s.stats.rttMs, 250);
+});
+
+test("an unusable Welcome (tick_rate 0, fixed_scale not 16, player_id 0) is refused for good", () => {
+  /** @type {[Partial<import("../src/index.js").Welcome>, string][]} */
+  const cases = [
+    [{ tickRate: 0 }, "Welcome.tick_rate"],
+    [{ fixedScale: 10 }, "Welcome.fixed_scale"],
+    [{ playerId: 0 }, "Welcome.player_id"],
+  ];
+  for (const [bad, field] of cases) {
+    const s = new Session({ sendEveryTicks: 1 });
+    s.open();
+    const ev = s.receive(welcome(bad), 0);
+    assert.equal(ev.type, "incompatible", field);
+    assert.ok(ev.type === "incompatible" && ev.detail.startsWith(field), ev.type === "incompatible" ? ev.detail : "");
+    assert.equal(s.playerId, null);
+    s.update(100, [127, 0]);
+    assert.deepEqual(s.takeOutgoing(), [], "nothing is sent after refusing");
+    assert.equal(s.closed(4400, true), "stop", "not even a fresh join: the server would answer the same");
+  }
+  const good = decodeServerMsg(welcome());
+  assert.ok(good.type === "Welcome" && welcomeProblem(good) === null);
 });

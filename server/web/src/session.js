@@ -38,13 +38,34 @@ import { DecodeError } from "./wire.js";
  *   | { type: "pong", rttMs: number, serverTick: number }
  *   | { type: "error", code: number, message: string }
  *   | { type: "ignored", detail: string }
- *   | { type: "protocolError", detail: string }} SessionEvent
+ *   | { type: "protocolError", detail: string }
+ *   | { type: "incompatible", detail: string }} SessionEvent
  *   What one received message did. On "protocolError" the shell closes (1002; a
  *   browser, which may only send 1000 or 3000..=4999, uses a code of 3000..=4999)
- *   and reconnects (resuming).
+ *   and reconnects (resuming). On "incompatible" (a `Welcome` no client can play
+ *   with, PROTOCOL.md section 6) it closes the same way, and `closed()` says
+ *   "stop": the same server would answer the same.
  *
  * @typedef {"resume" | "fresh" | "stop"} ReconnectPolicy
  */
+
+/** Grid steps per world unit in this protocol version (PROTOCOL.md section 8). */
+const FIXED_SCALE = 16;
+
+/**
+ * What makes a decoded `Welcome` unusable (PROTOCOL.md section 6, "Refusing a
+ * Welcome"), as a sentence naming the field and the rule; null if it is usable.
+ * @param {Welcome} w
+ * @returns {string | null}
+ */
+export function welcomeProblem(w) {
+  if (w.playerId === 0) return "Welcome.player_id must be at least 1, got 0";
+  if (w.tickRate === 0) return "Welcome.tick_rate must be at least 1, got 0";
+  if (w.fixedScale !== FIXED_SCALE) {
+    return `Welcome.fixed_scale must be ${FIXED_SCALE} in protocol version ${PROTOCOL_VERSION}, got ${w.fixedScale}`;
+  }
+  return null;
+}
 
 /** Counters for a HUD or a test. */
 export class SessionStats {
@@ -102,6 +123,8 @@ export class Session {
     /** @type {number | null} */
     this.lastPingAt = null;
     this.resyncPending = false;
+    /** Why the server's `Welcome` was refused, or null. @type {string | null} */
+    this.incompatible = null;
   }
 
   /** The player id of this session, or null before `Welcome`. */
@@ -140,7 +163,7 @@ export class Session {
    */
   closed(code, byUs = false) {
     this.connected = false;
-    if (code === CloseCode.SessionTakenOver) return "stop";
+    if (code === CloseCode.SessionTakenOver || this.incompatible !== null) return "stop";
     /** @type {number[]} */
     const noResume = [CloseCode.Normal, CloseCode.ProtocolError, CloseCode.Unsupported, CloseCode.Policy];
     if ((!byUs && noResume.includes(code)) || (byUs && code === CloseCode.Normal)) this.resumeToken = null;
@@ -185,6 +208,12 @@ export class Session {
    * @returns {SessionEvent}
    */
   onWelcome(w) {
+    const problem = welcomeProblem(w);
+    if (problem !== null) {
+      this.incompatible = problem;
+      this.resumeToken = null;
+      return { type: "incompatible", detail: problem };
+    }
     this.welcome = w;
     this.welcomed = true;
     this.resumeToken = w.resumeToken;
