@@ -97,7 +97,9 @@ impl Server {
             source,
         })?;
         let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
-        let shared = Arc::new(Shared::new(config, tx));
+        let mut shared = Shared::new(config, tx);
+        shared.senders = net::send::Senders::spawn();
+        let shared = Arc::new(shared);
         let stop_tick = Arc::new(AtomicBool::new(false));
         let stop = stop_tick.clone();
         let tick = tick::spawn(shared.clone(), rx, move || stop.load(Ordering::Acquire))

@@ -12,6 +12,7 @@ use ticksync_protocol::ErrorMsg;
 
 use crate::config::Config;
 use crate::metrics::{DisconnectReason, Metrics};
+use crate::net::send::Senders;
 use crate::tick::Command;
 
 /// Identifies one TCP connection (a resumed player gets a new one).
@@ -127,6 +128,9 @@ pub struct Shared {
     next_conn: AtomicU64,
     /// Commands to the tick thread.
     pub commands: mpsc::Sender<Command>,
+    /// Where tick threads' batches of frames go (inline until the server
+    /// starts its sender shards).
+    pub senders: Senders,
 }
 
 impl Shared {
@@ -141,6 +145,7 @@ impl Shared {
             connections: DashMap::new(),
             next_conn: AtomicU64::new(1),
             commands,
+            senders: Senders::inline(),
         }
     }
 

@@ -23,6 +23,7 @@ use ticksync_protocol::{
 
 use crate::metrics::{DisconnectReason, InputRejection};
 use crate::net::outbound::{Outbound, Rejected};
+use crate::net::send::SendBatch;
 use crate::shared::{CloseCause, Closer, ConnId, Shared};
 use crate::sim::{HeldView, JoinError, SimConfig, Views, World};
 
@@ -105,6 +106,8 @@ pub struct TickLoop {
     world: World,
     views: Views,
     clients: FxHashMap<PlayerId, Client>,
+    /// This thread's frames for the current tick, flushed once they are done.
+    batch: SendBatch,
     stall_ticks: u32,
     /// `Inspect` requests, answered once the tick's snapshots are out so the
     /// answer is exactly the state those snapshots describe.
@@ -129,12 +132,14 @@ impl TickLoop {
             world.config().movement.world_max,
             HISTORY_TICKS,
         );
+        let batch = shared.senders.batch();
         TickLoop {
             shared,
             commands,
             world,
             views,
             clients: FxHashMap::default(),
+            batch,
             stall_ticks,
             inspections: Vec::new(),
         }
@@ -189,6 +194,9 @@ impl TickLoop {
             self.clients.remove(&id);
         }
         self.send_snapshots();
+        // This thread's frames for the tick are done: one hand-off per sender
+        // shard, not one per client.
+        self.batch.flush();
         for reply in self.inspections.drain(..) {
             let _ = reply.send((self.world.tick(), self.world.view().to_vec()));
         }
@@ -360,7 +368,7 @@ impl TickLoop {
             let (frame, full) = self
                 .views
                 .frame(center, &client.held, client.needs_full, ack);
-            permit.send(frame);
+            permit.send(frame, &mut self.batch);
             self.views.commit(&mut client.held);
             client.needs_full = false;
             client.stalled_ticks = 0;

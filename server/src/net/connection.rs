@@ -10,7 +10,6 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
-use futures_util::stream::SplitStream;
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::oneshot;
@@ -29,8 +28,8 @@ use super::inbound::{
     Ending, Received, Throttle, classify, msg_name, protocol_error, throttle, unexpected,
 };
 use super::limits::RateLimiter;
-use super::outbound::{self, Outbound};
-use super::writer::{CLOSE_FLUSH_TIMEOUT, close_frame, write_loop};
+use super::outbound::{Outbound, OutboundRx};
+use super::writer::{self, CLOSE_FLUSH_TIMEOUT, Incoming, close_frame};
 use crate::auth;
 use crate::metrics::{DisconnectReason, InputRejection};
 use crate::shared::{Closer, Closing, ConnId, Shared};
@@ -39,6 +38,7 @@ use crate::tick::Command;
 /// Runs a session on an upgraded connection until it ends.
 pub async fn run<S>(
     mut ws: WebSocketStream<S>,
+    (out, out_rx): (Outbound, OutboundRx),
     shared: Arc<Shared>,
     conn: ConnId,
     closer: Closer,
@@ -70,8 +70,6 @@ pub async fn run<S>(
             return close_direct(ws, &shared, end).await;
         }
     };
-    let capacity = shared.config.outbound_queue + 2;
-    let (out, out_rx) = outbound::channel(capacity);
     let (reply_tx, reply_rx) = oneshot::channel();
     let join = Command::Join {
         conn,
@@ -108,8 +106,7 @@ pub async fn run<S>(
     tracing::Span::current().record("player", player.0);
     info!(resumed = hello.resume_token.is_some(), "player joined");
 
-    let (sink, mut stream) = ws.split();
-    let writer = tokio::spawn(write_loop(sink, out_rx, closer.clone(), shared.clone()));
+    let (mut stream, writer) = writer::start(ws, out_rx, closer.clone(), shared.clone());
     let end = read_loop(&mut stream, &shared, (conn, player), &out, &closer, limiter).await;
     // The Error travels with the close request: the writer writes both after
     // whatever it has in flight, so neither can be lost to a full queue or a race.
@@ -234,7 +231,7 @@ where
 }
 
 async fn read_loop<S>(
-    stream: &mut SplitStream<WebSocketStream<S>>,
+    stream: &mut Incoming<S>,
     shared: &Shared,
     (conn, player): (ConnId, PlayerId),
     out: &Outbound,

@@ -3,10 +3,12 @@
 //! WebSocket endpoint `/ws`.
 
 pub mod connection;
+mod gated;
 pub mod http;
 mod inbound;
 pub mod limits;
 pub mod outbound;
+pub mod send;
 pub mod tls;
 pub mod web;
 mod writer;
@@ -31,6 +33,8 @@ use crate::metrics::{DisconnectReason, Refusal};
 use crate::shared::{Closer, ConnEntry, ConnId, Shared};
 use http::{HeadError, RequestHead};
 use limits::IpCounts;
+use outbound::{Outbound, OutboundRx};
+use prometheus_client::metrics::counter::Counter;
 
 /// Accepts connections until `shutdown` turns true; with `tls`, every connection
 /// is TLS (`wss://`, `https://`).
@@ -74,6 +78,35 @@ pub async fn accept_loop(
             }
             .instrument(span),
         );
+    }
+}
+
+/// A stream a WebSocket session can run on.
+pub trait SessionStream: AsyncRead + AsyncWrite + Unpin + Send + 'static {
+    /// The stream tungstenite runs on.
+    type Io: AsyncRead + AsyncWrite + Unpin + Send + 'static;
+
+    /// Opens the connection's outbound path (`capacity` frames, delivered
+    /// payload bytes counted in `bytes_sent`) and the stream for tungstenite.
+    fn open(self, capacity: usize, bytes_sent: Counter) -> (Self::Io, Outbound, OutboundRx);
+}
+
+/// Plain TCP: frames go straight into the socket (`net/outbound.rs`).
+impl SessionStream for TcpStream {
+    type Io = gated::GatedTcp;
+
+    fn open(self, capacity: usize, bytes_sent: Counter) -> (Self::Io, Outbound, OutboundRx) {
+        gated::open(self, capacity, bytes_sent)
+    }
+}
+
+/// TLS: frames queue for the writer task, which writes through tungstenite.
+impl SessionStream for tokio_rustls::server::TlsStream<TcpStream> {
+    type Io = Self;
+
+    fn open(self, capacity: usize, bytes_sent: Counter) -> (Self::Io, Outbound, OutboundRx) {
+        let (out, rx) = outbound::queued(capacity, bytes_sent);
+        (self, out, rx)
     }
 }
 
@@ -163,16 +196,14 @@ async fn serve_connection(
 }
 
 /// Reads one request head and answers it, or upgrades `/ws` and runs the session.
-async fn serve_http<S>(
+async fn serve_http<S: SessionStream>(
     mut stream: S,
     shared: &Arc<Shared>,
     id: ConnId,
     closer: Closer,
     deadline: Instant,
     refusal: Option<Refusal>,
-) where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
+) {
     let head = tokio::select! {
         r = timeout_at(deadline, http::read_head(&mut stream)) => r,
         _ = closer.closed() => return,
@@ -265,9 +296,9 @@ async fn serve_http<S>(
             {
                 return;
             }
-            let ws = upgraded(stream, leftover, shared).await;
+            let (ws, out) = upgraded(stream, leftover, shared).await;
             let _counted = Counted::new(shared);
-            connection::run(ws, shared.clone(), id, closer, deadline).await;
+            connection::run(ws, out, shared.clone(), id, closer, deadline).await;
         }
         path if web::asset(path).is_some() => {
             let _ = web::serve(&mut stream, path).await;
@@ -303,12 +334,18 @@ pub fn ws_config(max_message_size: usize) -> WebSocketConfig {
         .max_frame_size(Some(max_message_size))
 }
 
-async fn upgraded<S>(stream: S, leftover: Vec<u8>, shared: &Shared) -> WebSocketStream<S>
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
+/// The session's WebSocket and its outbound path. The queue holds
+/// `--outbound-queue` snapshots plus room for a `Welcome`/`Pong` and an `Error`.
+async fn upgraded<S: SessionStream>(
+    stream: S,
+    leftover: Vec<u8>,
+    shared: &Shared,
+) -> (WebSocketStream<S::Io>, (Outbound, OutboundRx)) {
+    let capacity = shared.config.outbound_queue + 2;
+    let (io, out, rx) = stream.open(capacity, shared.metrics.bytes_sent.clone());
     let config = Some(ws_config(shared.config.max_message_size));
-    WebSocketStream::from_partially_read(stream, leftover, Role::Server, config).await
+    let ws = WebSocketStream::from_partially_read(io, leftover, Role::Server, config).await;
+    (ws, (out, rx))
 }
 
 async fn healthz<S: AsyncWrite + Unpin>(stream: &mut S, shared: &Shared) -> std::io::Result<()> {
