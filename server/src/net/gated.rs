@@ -13,7 +13,8 @@ use prometheus_client::metrics::counter::Counter;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
-use super::outbound::{self, Drained, Gate, Outbound, OutboundRx};
+use super::gate::{Drained, Gate};
+use super::outbound::{self, Outbound, OutboundRx};
 
 /// The socket half tungstenite drives; see the module docs.
 #[derive(Debug)]

@@ -3,6 +3,7 @@
 //! WebSocket endpoint `/ws`.
 
 pub mod connection;
+mod gate;
 mod gated;
 pub mod http;
 mod inbound;

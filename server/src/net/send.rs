@@ -15,7 +15,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
-use super::outbound::Gate;
+use super::gate::Gate;
 
 type Frames = Vec<(Arc<Gate>, Bytes)>;
 

@@ -34,7 +34,8 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use ticksync_protocol::messages::close;
 use ticksync_protocol::{ServerMsg, codec};
 
-use super::outbound::{Drained, Gate, OP_BINARY, OP_CLOSE, OP_PING, OutboundRx};
+use super::gate::{Drained, Gate, OP_BINARY, OP_CLOSE, OP_PING};
+use super::outbound::OutboundRx;
 use crate::metrics::DisconnectReason;
 use crate::shared::{CloseCause, Closer, Closing, Shared};
 
