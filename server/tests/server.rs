@@ -394,3 +394,23 @@ async fn shutdown_closes_clients_with_1001_and_refuses_new_ones() {
                 .is_err()
     );
 }
+
+/// A close the client starts is answered with the client's own code (RFC 6455
+/// §5.5.1; the web client decides whether to resume from the code it sees),
+/// not with a close frame of the server's.
+#[tokio::test]
+async fn a_client_close_is_echoed_with_its_code() {
+    use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+    let server = support::start_default().await;
+    let (mut c, _) = RawClient::join(server.local_addr(), "test").await;
+    c.snapshot().await;
+    let frame = CloseFrame {
+        code: CloseCode::from(4100),
+        reason: "dropped on purpose".into(),
+    };
+    c.ws.close(Some(frame)).await.expect("send close");
+    let (end, _) = c.until_closed().await;
+    assert_eq!(end, Ended::Closed(Some(4100)));
+    server.shutdown().await;
+}

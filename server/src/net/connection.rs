@@ -108,6 +108,9 @@ pub async fn run<S>(
 
     let (mut stream, writer) = writer::start(ws, out_rx, closer.clone(), shared.clone());
     let end = read_loop(&mut stream, &shared, (conn, player), &out, &closer, limiter).await;
+    // A close the client started is answered with its own code (tungstenite's
+    // echo) before the writer's close frame, which then is not sent.
+    stream.flush_replies().await;
     // The Error travels with the close request: the writer writes both after
     // whatever it has in flight, so neither can be lost to a full queue or a race.
     closer.request(Closing {

@@ -60,7 +60,9 @@ pub(super) fn close_frame(cause: CloseCause) -> CloseFrame {
 }
 
 /// What the reader reads from once the writer runs: the whole WebSocket (direct
-/// paths: the writer does not need tungstenite) or its read half.
+/// paths: the writer does not need tungstenite) or its read half. One per
+/// session, held for its life: the size difference does not matter.
+#[allow(clippy::large_enum_variant)]
 pub(super) enum Incoming<S> {
     Whole(WebSocketStream<S>),
     Split(SplitStream<WebSocketStream<S>>),
@@ -73,6 +75,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Stream for Incoming<S> {
         match self.get_mut() {
             Incoming::Whole(ws) => ws.poll_next_unpin(cx),
             Incoming::Split(s) => s.poll_next_unpin(cx),
+        }
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Incoming<S> {
+    /// Writes the replies tungstenite owes the client (the echo of a close the
+    /// client started, a pong). On a direct path nobody else would: the writer
+    /// writes its own frames without tungstenite. On a queued path the writer's
+    /// sink shares tungstenite's state, so its close is that echo already.
+    pub(super) async fn flush_replies(&mut self) {
+        if let Incoming::Whole(ws) = self {
+            let _ = timeout_at(Instant::now() + CLOSE_FLUSH_TIMEOUT, ws.flush()).await;
         }
     }
 }
