@@ -426,6 +426,17 @@ async fn undecodable_message_closes_with_1002() {
     ));
 }
 
+/// [`opts`] with reconnection after 10 ms.
+fn reconnecting(url: &str) -> BotOptions {
+    BotOptions {
+        reconnect: Some(Backoff {
+            min: Duration::from_millis(10),
+            max: Duration::from_millis(10),
+        }),
+        ..opts(url)
+    }
+}
+
 #[tokio::test]
 async fn an_unusable_welcome_is_refused_with_1002_and_never_retried() {
     let mut server = FakeServer::start(Faults {
@@ -433,13 +444,7 @@ async fn an_unusable_welcome_is_refused_with_1002_and_never_retried() {
         ..Faults::default()
     })
     .await;
-    let connect = BotHandle::connect(BotOptions {
-        reconnect: Some(Backoff {
-            min: Duration::from_millis(10),
-            max: Duration::from_millis(10),
-        }),
-        ..opts(&server.url)
-    });
+    let connect = BotHandle::connect(reconnecting(&server.url));
     let Err(e) = connect.await else {
         panic!("a Welcome with tick_rate 0 is refused")
     };
@@ -462,15 +467,7 @@ async fn after_a_server_close_with_1002_or_1008_the_bot_rejoins_without_resuming
             ..Faults::default()
         })
         .await;
-        let bot = BotHandle::connect(BotOptions {
-            reconnect: Some(Backoff {
-                min: Duration::from_millis(10),
-                max: Duration::from_millis(10),
-            }),
-            ..opts(&server.url)
-        })
-        .await
-        .unwrap();
+        let bot = BotHandle::connect(reconnecting(&server.url)).await.unwrap();
         let Seen::Hello(first) = server.next_seen().await else {
             panic!("expected Hello")
         };
