@@ -8,8 +8,12 @@
 //! - `cargo xtask provision`: only the installing part.
 //! - `cargo xtask sync-web`: refreshes the server's copy of the web demo
 //!   (`server/web/`) from `clients/web/` ([`web`]).
+//! - `cargo xtask supply-chain`: cargo-deny (licenses, bans, sources, and the
+//!   advisories where a RustSec database is at hand) and `npm audit` of the web
+//!   client ([`supply_chain`]); a step of `.ci/run`.
 
 mod provision;
+mod supply_chain;
 mod web;
 
 use std::path::{Path, PathBuf};
@@ -26,6 +30,8 @@ commands:
                 the web client's npm dependencies), then `cargo test --workspace [ARGS]`
   provision     only install what the test suite needs
   sync-web      copy the web demo and JS library from clients/web/ into server/web/
+  supply-chain  cargo deny (licenses, bans, sources; advisories where a RustSec
+                database is at hand: TICKSYNC_ADVISORIES=fetch) and npm audit
 ";
 
 fn main() -> ExitCode {
@@ -36,6 +42,7 @@ fn main() -> ExitCode {
         Some("test") => test(&rest),
         Some("provision") => provision_all(),
         Some("sync-web") => sync_web(),
+        Some("supply-chain") => supply_chain::check(&root()).map(|()| ExitCode::SUCCESS),
         Some("help" | "-h" | "--help") => {
             print!("{USAGE}");
             return ExitCode::SUCCESS;
