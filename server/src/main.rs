@@ -93,8 +93,11 @@ fn main() -> ExitCode {
         } else {
             "http"
         };
+        // Registered before the start-up line: a SIGHUP sent once the server
+        // says it listens must reload, not meet the default action (exit).
+        let hangups = hangups();
         info!("listening on {scheme}://{}", server.local_addr());
-        serve_until_shutdown(&server).await;
+        serve_until_shutdown(&server, hangups).await;
         server.shutdown().await;
         ExitCode::SUCCESS
     })
@@ -112,31 +115,47 @@ fn init_tracing(json: bool) {
     }
 }
 
+/// SIGHUP as a stream (`None` where there are no such signals or it cannot be
+/// registered: then TLS reloads only through `--tls-watch`).
+#[cfg(unix)]
+fn hangups() -> Option<tokio::signal::unix::Signal> {
+    use tokio::signal::unix::{SignalKind, signal};
+    signal(SignalKind::hangup())
+        .map_err(
+            |e| error!(error = %e, "cannot listen for SIGHUP: TLS reloads only via --tls-watch"),
+        )
+        .ok()
+}
+
+#[cfg(not(unix))]
+fn hangups() -> Option<std::future::Pending<()>> {
+    None
+}
+
 /// Waits for Ctrl-C or SIGTERM; every SIGHUP meanwhile reloads the TLS
 /// certificate and key (a bad pair is logged and the current one kept).
-async fn serve_until_shutdown(server: &Server) {
+#[cfg(unix)]
+async fn serve_until_shutdown(server: &Server, hangups: Option<tokio::signal::unix::Signal>) {
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::hangup()) {
-            Ok(mut hup) => loop {
-                tokio::select! {
-                    _ = &mut shutdown => return,
-                    _ = hup.recv() => match server.tls() {
-                        // reload_counted logs the outcome either way.
-                        Some(tls) => { let _ = tls.reload_counted(server.metrics(), "SIGHUP"); }
-                        None => info!("SIGHUP: no TLS certificate configured, nothing to reload"),
-                    },
-                }
+    let Some(mut hup) = hangups else {
+        return shutdown.await;
+    };
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => return,
+            _ = hup.recv() => match server.tls() {
+                // reload_counted logs the outcome either way.
+                Some(tls) => { let _ = tls.reload_counted(server.metrics(), "SIGHUP"); }
+                None => info!("SIGHUP: no TLS certificate configured, nothing to reload"),
             },
-            Err(e) => {
-                error!(error = %e, "cannot listen for SIGHUP: TLS reload only via --tls-watch")
-            }
         }
     }
-    shutdown.await;
+}
+
+#[cfg(not(unix))]
+async fn serve_until_shutdown(_server: &Server, _hangups: Option<std::future::Pending<()>>) {
+    shutdown_signal().await;
 }
 
 async fn shutdown_signal() {
