@@ -386,16 +386,27 @@ mod tests {
         task.await.unwrap();
     }
 
-    #[tokio::test]
-    async fn a_client_that_never_reads_cannot_hold_the_writer_after_a_close() {
-        let (out, closer, task, _client) = writer().await;
-        out.try_send(Bytes::from(vec![7u8; BIG])).unwrap();
+    /// Queues `size` bytes the client never reads, requests a close, and
+    /// expects the writer to end within the close flush timeout all the same.
+    async fn gives_up_on_a_client_that_never_reads(
+        out: &Outbound,
+        closer: &Closer,
+        task: tokio::task::JoinHandle<()>,
+        size: usize,
+    ) {
+        out.try_send(Bytes::from(vec![7u8; size])).unwrap();
         tokio::time::sleep(Duration::from_millis(50)).await;
         closer.request(malformed());
         tokio::time::timeout(CLOSE_FLUSH_TIMEOUT * 3, task)
             .await
             .expect("the writer gives up after the close flush timeout")
             .unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_client_that_never_reads_cannot_hold_the_writer_after_a_close() {
+        let (out, closer, task, _client) = writer().await;
+        gives_up_on_a_client_that_never_reads(&out, &closer, task, BIG).await;
     }
 
     /// A direct path over loopback TCP with a small send buffer, so a big frame
@@ -445,13 +456,7 @@ mod tests {
     #[tokio::test]
     async fn direct_a_client_that_never_reads_cannot_hold_the_writer_after_a_close() {
         let (out, closer, task, _incoming, _client) = direct_writer().await;
-        out.try_send(Bytes::from(vec![7u8; HUGE])).unwrap();
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        closer.request(malformed());
-        tokio::time::timeout(CLOSE_FLUSH_TIMEOUT * 3, task)
-            .await
-            .expect("the writer gives up after the close flush timeout")
-            .unwrap();
+        gives_up_on_a_client_that_never_reads(&out, &closer, task, HUGE).await;
         assert_eq!(out.try_reserve().unwrap_err(), outbound::Rejected::Closed);
     }
 }
