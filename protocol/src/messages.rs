@@ -350,4 +350,9 @@ pub mod close {
     pub const SLOW_CONSUMER: u16 = 4002;
     /// Another connection resumed this session.
     pub const SESSION_TAKEN_OVER: u16 = 4003;
+    /// The player's room closed, or the room the client asked for does not
+    /// exist: do not resume, matchmake again.
+    pub const ROOM_CLOSED: u16 = 4004;
+    /// The player was removed from its room: do not resume or reconnect.
+    pub const KICKED: u16 = 4005;
 }

@@ -6,11 +6,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
-use ticksync_protocol::movement::{MAX_SPEED_PER_TICK, MAX_WORLD_FIXED};
-use ticksync_protocol::{FIXED_SCALE, MoveConfig, client_msg_budget};
+use ticksync_protocol::{MoveConfig, client_msg_budget};
 
 use crate::auth::AuthSecret;
 use crate::net::limits::RateConfig;
+use crate::room::kind::{KindArg, Kinds};
 
 /// Ticksync: an authoritative fixed-tick game state-sync server.
 #[derive(Debug, Clone, Parser)]
@@ -20,15 +20,15 @@ pub struct Config {
     #[arg(long, env = "TICKSYNC_BIND", default_value = "127.0.0.1:7777")]
     pub bind: SocketAddr,
 
-    /// Simulation ticks per second.
+    /// Simulation ticks per second (of the default room kind).
     #[arg(long, env = "TICKSYNC_TICK_RATE", default_value_t = 30)]
     pub tick_rate: u16,
 
-    /// Side of the square world, in world units.
+    /// Side of the square world, in world units (default room kind).
     #[arg(long, env = "TICKSYNC_WORLD_SIZE", default_value_t = 1000.0)]
     pub world_size: f64,
 
-    /// Player speed, in world units per second.
+    /// Player speed, in world units per second (default room kind).
     #[arg(long, env = "TICKSYNC_SPEED", default_value_t = 100.0)]
     pub speed: f64,
 
@@ -51,9 +51,39 @@ pub struct Config {
     #[arg(long, env = "TICKSYNC_TICK_NICE", default_value_t = -10, allow_negative_numbers = true)]
     pub tick_nice: i32,
 
-    /// Most players in the world (connected or within their resume grace).
+    /// Most players across every room of the process (connected, within their
+    /// resume grace, or holding a reserved seat).
     #[arg(long, env = "TICKSYNC_MAX_PLAYERS", default_value_t = 5000)]
     pub max_players: usize,
+
+    /// Name of the default room kind: the kind a client that knows nothing of
+    /// rooms (a plain `/ws` connection) and a matchmake without a kind get.
+    #[arg(long, env = "TICKSYNC_DEFAULT_KIND", default_value = "default")]
+    pub default_kind: String,
+
+    /// Most players in one room of the default kind.
+    #[arg(long, env = "TICKSYNC_ROOM_CAPACITY", default_value_t = 5000)]
+    pub room_capacity: u32,
+
+    /// A further room kind, `name:field=value,...` with fields capacity,
+    /// world_size, speed, tick_rate, view_radius, view_cell; fields not given
+    /// are the default kind's. Repeatable; in the environment separate kinds
+    /// with `;`.
+    #[arg(long = "room-kind", env = "TICKSYNC_ROOM_KINDS", value_delimiter = ';')]
+    pub room_kinds: Vec<KindArg>,
+
+    /// Most rooms open at once.
+    #[arg(long, env = "TICKSYNC_MAX_ROOMS", default_value_t = 1000)]
+    pub max_rooms: usize,
+
+    /// A room with no players (connected or within their resume grace) and no
+    /// reserved seat for this long closes and releases its memory.
+    #[arg(long, env = "TICKSYNC_ROOM_IDLE_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub room_idle_timeout: Duration,
+
+    /// Tick threads the rooms are spread over; 0 means one per core.
+    #[arg(long, env = "TICKSYNC_TICK_THREADS", default_value_t = 0)]
+    pub tick_threads: usize,
 
     /// Most open TCP connections; more are refused with HTTP 503 before the upgrade.
     #[arg(long, env = "TICKSYNC_MAX_CONNECTIONS", default_value_t = 10_000)]
@@ -204,46 +234,7 @@ impl Config {
 
     /// Checks ranges and relations between values; the message says what to fix.
     pub fn validate(&self) -> Result<(), String> {
-        let max_world = f64::from(MAX_WORLD_FIXED / FIXED_SCALE);
-        if !(1..=240).contains(&self.tick_rate) {
-            return Err(format!(
-                "--tick-rate must be 1..=240, got {}",
-                self.tick_rate
-            ));
-        }
-        if !(self.world_size.is_finite() && self.world_size >= 1.0 && self.world_size <= max_world)
-        {
-            return Err(format!(
-                "--world-size must be 1..={max_world}, got {}",
-                self.world_size
-            ));
-        }
-        let max_speed =
-            f64::from(MAX_SPEED_PER_TICK) * f64::from(self.tick_rate) / f64::from(FIXED_SCALE);
-        if !(self.speed.is_finite() && self.speed > 0.0 && self.speed <= max_speed) {
-            return Err(format!(
-                "--speed must be > 0 and <= {max_speed}, got {}",
-                self.speed
-            ));
-        }
-        if !(self.view_radius.is_finite()
-            && self.view_radius >= 0.0
-            && self.view_radius <= max_world)
-        {
-            return Err(format!(
-                "--view-radius must be 0..={max_world}, got {}",
-                self.view_radius
-            ));
-        }
-        if !(self.view_cell.is_finite()
-            && self.view_cell >= 0.0
-            && (self.view_cell <= self.view_radius || self.view_radius == 0.0))
-        {
-            return Err(format!(
-                "--view-cell must be 0..=--view-radius ({}), got {}",
-                self.view_radius, self.view_cell
-            ));
-        }
+        self.kinds()?;
         if !(-20..=19).contains(&self.tick_nice) {
             return Err(format!(
                 "--tick-nice must be -20..=19, got {}",
@@ -252,6 +243,7 @@ impl Config {
         }
         for (name, v) in [
             ("--max-players", self.max_players),
+            ("--max-rooms", self.max_rooms),
             ("--max-connections", self.max_connections),
             ("--max-connections-per-ip", self.max_connections_per_ip),
             ("--flood-drops", self.flood_drops as usize),
@@ -275,6 +267,7 @@ impl Config {
             ("--stall-timeout", self.stall_timeout),
             ("--drain-timeout", self.drain_timeout),
             ("--flood-window", self.flood_window),
+            ("--room-idle-timeout", self.room_idle_timeout),
         ] {
             if d.is_zero() {
                 return Err(format!("{name} must be greater than zero"));
@@ -293,26 +286,44 @@ impl Config {
         Ok(())
     }
 
-    /// The fixed-point movement constants this config implies.
+    /// The room kinds on offer, validated; the default kind first.
+    pub fn kinds(&self) -> Result<Kinds, String> {
+        Kinds::from_config(self)
+    }
+
+    /// The fixed-point movement constants of the default kind.
     pub fn movement(&self) -> MoveConfig {
         MoveConfig::from_units(self.speed, u32::from(self.tick_rate), self.world_size)
     }
 
-    /// The duration of one tick.
+    /// The tick threads to run: `--tick-threads`, or one per core.
+    pub fn tick_threads(&self) -> usize {
+        match self.tick_threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        }
+    }
+
+    /// The duration of one tick of the default kind.
     pub fn tick_period(&self) -> Duration {
         Duration::from_secs_f64(1.0 / f64::from(self.tick_rate))
     }
 
-    /// A duration expressed in whole ticks (at least 1).
-    pub fn ticks(&self, d: Duration) -> u32 {
-        ((d.as_secs_f64() * f64::from(self.tick_rate)).ceil() as u32).max(1)
+    /// The highest tick rate of any room kind: a connection's limits are set
+    /// before it is seated, so they must let a client of the fastest kind through.
+    pub fn max_tick_rate(&self) -> u16 {
+        self.kinds()
+            .ok()
+            .and_then(|k| k.iter().map(|k| k.spec.tick_rate).max())
+            .unwrap_or(self.tick_rate)
     }
 
     /// Messages per second a connection may send: `--input-rate-limit`, or
-    /// by default twice a compliant client's [`client_msg_budget`].
+    /// by default twice a compliant client's [`client_msg_budget`] at the
+    /// fastest kind's tick rate.
     pub fn input_rate_limit(&self) -> u32 {
         self.input_rate_limit
-            .unwrap_or(2 * client_msg_budget(self.tick_rate))
+            .unwrap_or(2 * client_msg_budget(self.max_tick_rate()))
     }
 
     /// Messages a connection may send back to back: `--input-burst`, or by
@@ -334,22 +345,22 @@ impl Config {
     /// The limits a client is told about must let a compliant client through
     /// (docs/PROTOCOL.md, section 11) and fit the fields that announce them.
     fn validate_client_limits(&self) -> Result<(), String> {
-        let budget = client_msg_budget(self.tick_rate);
+        let budget = client_msg_budget(self.max_tick_rate());
         let (rate, burst) = (self.input_rate_limit(), self.input_burst());
         let max = u32::from(u16::MAX);
         if !(budget..=max).contains(&rate) {
             return Err(format!(
-                "--input-rate-limit must be {budget}..={max} messages/s at --tick-rate {} \
+                "--input-rate-limit must be {budget}..={max} messages/s at a tick rate of {} (the fastest room kind) \
                  (a client may send one Input per tick plus 4 other messages per second), got {rate}",
-                self.tick_rate
+                self.max_tick_rate()
             ));
         }
         let min_burst = budget.div_ceil(2);
         if !(min_burst..=max).contains(&burst) {
             return Err(format!(
-                "--input-burst must be {min_burst}..={max} messages at --tick-rate {} \
+                "--input-burst must be {min_burst}..={max} messages at a tick rate of {} (the fastest room kind) \
                  (half a second of a client's messages, which a network stall can deliver at once), got {burst}",
-                self.tick_rate
+                self.max_tick_rate()
             ));
         }
         if self.input_queue > max as usize {
@@ -367,16 +378,6 @@ impl Config {
             }
         }
         Ok(())
-    }
-
-    /// The view radius in grid steps (0: unlimited).
-    pub fn view_radius_fixed(&self) -> u32 {
-        (self.view_radius * f64::from(FIXED_SCALE)).round() as u32
-    }
-
-    /// The interest cell side in grid steps (0: exact per-client circles).
-    pub fn view_cell_fixed(&self) -> u32 {
-        (self.view_cell * f64::from(FIXED_SCALE)).round() as u32
     }
 }
 
@@ -407,7 +408,8 @@ mod tests {
         assert_eq!(c.validate(), Ok(()));
         assert_eq!(c.bind.to_string(), "127.0.0.1:7777");
         assert_eq!(c.movement().speed_per_tick, 53);
-        assert_eq!(c.ticks(c.resume_grace), 300);
+        let kinds = c.kinds().unwrap();
+        assert_eq!(kinds.default_kind().sim.resume_grace_ticks, 300);
     }
 
     #[test]
@@ -421,6 +423,9 @@ mod tests {
             );
             assert_eq!(c.validate(), Ok(()));
         }
+        // A connection is limited before it is seated: the fastest kind counts.
+        let c = Config::parse_from(["x", "--room-kind", "fast:tick_rate=120"]);
+        assert_eq!((c.max_tick_rate(), c.input_rate_limit()), (120, 248));
         let c = Config::parse_from(["x", "--tick-rate", "120", "--input-rate-limit", "60"]);
         let e = c.validate().unwrap_err();
         assert!(e.contains("--input-rate-limit") && e.contains("124"), "{e}");
@@ -476,7 +481,11 @@ mod tests {
         let c = Config::parse_from(["x", "--view-radius", "50", "--view-cell", "60"]);
         assert!(c.validate().unwrap_err().contains("--view-cell"));
         let c = Config::parse_from(["x", "--view-radius", "100", "--view-cell", "50"]);
-        assert_eq!((c.view_cell_fixed(), c.validate()), (800, Ok(())));
+        assert_eq!(c.validate(), Ok(()));
+        assert_eq!(
+            c.kinds().unwrap().default_kind().spec.view_cell_fixed(),
+            800
+        );
         assert!(Config::try_parse_from(["x", "--auth-secret", "short"]).is_err());
         assert!(Config::try_parse_from(["x", "--tls-cert", "c.pem"]).is_err());
         let c = Config::parse_from(["x", "--input-rate-limit", "0"]);

@@ -1,11 +1,16 @@
 //! # ticksync-server
 //!
-//! The authoritative fixed-tick game server. Layout:
+//! The authoritative fixed-tick game server: many independent rooms in one
+//! process. Layout:
 //!
 //! - [`sim`]: the pure simulation (world, input validation, snapshot planning);
-//! - [`tick`]: the tick thread that owns the world and feeds every client;
+//! - [`room`]: a room = a world, its views, its clients and its command queue;
+//!   kinds, lifecycle, registry;
+//! - [`schedule`]: the tick threads that run the rooms on their schedules;
+//! - [`matchmaker`]: where a player plays (joinOrCreate);
 //! - [`net`]: accept loop, HTTP endpoints, WebSocket sessions;
-//! - [`config`], [`metrics`], [`shared`]: what the parts share.
+//! - [`session`]: what a room and a connection share (ids, closing);
+//! - [`config`], [`metrics`], [`shared`], [`auth`]: what the parts share.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), ticksync_server::StartError> {
@@ -17,19 +22,22 @@
 
 pub mod auth;
 pub mod config;
+pub mod matchmaker;
 pub mod metrics;
 pub mod net;
+pub mod room;
+pub mod schedule;
+pub mod session;
 pub mod shared;
 pub mod sim;
-pub mod tick;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::watch;
 use tracing::info;
 
 use ticksync_protocol::messages::close;
@@ -38,10 +46,10 @@ use ticksync_protocol::{EntityState, Tick};
 pub use config::Config;
 use metrics::DisconnectReason;
 pub use metrics::Metrics;
-use shared::{CloseCause, Shared};
-
-/// Capacity of the command channel from connections to the tick thread.
-const COMMAND_QUEUE: usize = 16 * 1024;
+use room::{RoomEnv, RoomHandle, RoomHost, RoomId, RoomInfo, Rooms};
+use schedule::Scheduler;
+use session::CloseCause;
+use shared::Shared;
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -71,17 +79,17 @@ pub struct Server {
     shared: Arc<Shared>,
     tls: Option<Arc<net::tls::Tls>>,
     tls_watch: Option<tokio::task::JoinHandle<()>>,
-    stop_tick: Arc<AtomicBool>,
+    scheduler: Option<Scheduler>,
     stop_accept: watch::Sender<bool>,
     accept: tokio::task::JoinHandle<()>,
-    tick: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Server {
-    /// Validates the config, binds the listener and starts the tick thread and the
-    /// accept loop. Must be called inside a tokio runtime.
+    /// Validates the config, binds the listener and starts the tick threads and
+    /// the accept loop. Must be called inside a tokio runtime.
     pub async fn start(config: Config) -> Result<Server, StartError> {
         config.validate().map_err(StartError::Config)?;
+        let kinds = config.kinds().map_err(StartError::Config)?;
         let tls = match (&config.tls_cert, &config.tls_key) {
             (Some(cert), Some(key)) => Some(Arc::new(net::tls::Tls::load(cert, key)?)),
             _ => None,
@@ -96,14 +104,20 @@ impl Server {
             addr: config.bind,
             source,
         })?;
-        let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
-        let mut shared = Shared::new(config, tx);
-        shared.senders = net::send::Senders::spawn();
-        let shared = Arc::new(shared);
-        let stop_tick = Arc::new(AtomicBool::new(false));
-        let stop = stop_tick.clone();
-        let tick = tick::spawn(shared.clone(), rx, move || stop.load(Ordering::Acquire))
+        let senders = net::send::Senders::spawn();
+        let scheduler = Scheduler::start(config.tick_threads(), config.tick_nice, &senders)
             .map_err(StartError::Thread)?;
+        let metrics = Arc::new(Metrics::new());
+        let env = RoomEnv {
+            metrics: metrics.clone(),
+            rooms: Arc::new(Rooms::new(
+                config.max_rooms,
+                u32::try_from(config.max_players).unwrap_or(u32::MAX),
+            )),
+        };
+        let placement = scheduler.placement().clone();
+        let host = RoomHost::new(kinds, env, placement.clone());
+        let shared = Arc::new(Shared::new(config, metrics, host, placement));
         let (stop_accept, stop_rx) = watch::channel(false);
         let acceptor = tls.as_ref().map(|t| t.acceptor());
         let accept = tokio::spawn(net::accept_loop(
@@ -122,10 +136,9 @@ impl Server {
             shared,
             tls,
             tls_watch,
-            stop_tick,
+            scheduler: Some(scheduler),
             stop_accept,
             accept,
-            tick: Some(tick),
         })
     }
 
@@ -159,26 +172,49 @@ impl Server {
         &self.shared.config
     }
 
-    /// The world's current tick and every entity, sorted by id, as the tick thread
-    /// holds them between two ticks. `None` if the tick thread has stopped.
-    pub async fn world(&self) -> Option<(Tick, Vec<EntityState>)> {
-        let (reply, rx) = oneshot::channel();
-        self.shared
-            .commands
-            .send(tick::Command::Inspect { reply })
-            .await
-            .ok()?;
-        rx.await.ok()
+    /// Every open room, as `GET /rooms` lists them.
+    pub fn rooms(&self) -> Vec<RoomInfo> {
+        self.shared.rooms().list()
     }
 
-    /// Graceful drain: `/healthz` turns 503 and new connections are refused at
-    /// once, every client gets its queued snapshots and a close 1001, then the
-    /// tick thread stops. Returns after at most about `--drain-timeout`.
+    /// An open room by id: its figures, and its commands (world, detail, kick,
+    /// close).
+    pub fn room(&self, id: RoomId) -> Option<Arc<RoomHandle>> {
+        self.shared.rooms().get(id)
+    }
+
+    /// The room a plain client is seated in when it fits: the fullest open room
+    /// of the default kind (ties: the oldest). `None` if there is none.
+    pub fn default_room(&self) -> Option<Arc<RoomHandle>> {
+        let kind = &self.shared.host.kinds().default_kind().spec.name;
+        let mut rooms = self.shared.rooms().handles(Some(kind));
+        rooms.sort_by_key(|r| {
+            (
+                std::cmp::Reverse(r.players()),
+                std::cmp::Reverse(r.info().age_secs),
+                r.id,
+            )
+        });
+        rooms.into_iter().next()
+    }
+
+    /// The default room's current tick and every entity, sorted by id, as its
+    /// thread holds them right after a tick's snapshots. `None` if there is no
+    /// such room (none opened yet, or it closed) or the server has stopped.
+    pub async fn world(&self) -> Option<(Tick, Vec<EntityState>)> {
+        self.default_room()?.world().await.ok()
+    }
+
+    /// Graceful drain: `/healthz` turns 503, new connections and rooms are
+    /// refused at once, every client gets its queued snapshots and a close
+    /// 1001, then the tick threads stop. Returns after at most about
+    /// `--drain-timeout`.
     pub async fn shutdown(mut self) {
         info!("shutting down");
         // The accept loop keeps running while draining, so load balancers see
         // `/healthz` answer 503 and new clients get a 503 instead of a reset.
         self.shared.draining.store(true, Ordering::Release);
+        self.shared.host.stop_opening();
         let cause = CloseCause {
             code: close::GOING_AWAY,
             reason: "server shutting down",
@@ -195,9 +231,8 @@ impl Server {
         if let Some(w) = self.tls_watch.take() {
             w.abort();
         }
-        self.stop_tick.store(true, Ordering::Release);
-        if let Some(t) = self.tick.take() {
-            let _ = tokio::task::spawn_blocking(move || t.join()).await;
+        if let Some(mut scheduler) = self.scheduler.take() {
+            let _ = tokio::task::spawn_blocking(move || scheduler.stop()).await;
         }
         let _ = (&mut self.accept).await;
         info!(
@@ -209,8 +244,10 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        // A server dropped without `shutdown` still stops its thread and tasks.
-        self.stop_tick.store(true, Ordering::Release);
+        // A server dropped without `shutdown` still stops its threads and tasks.
+        if let Some(s) = &self.scheduler {
+            s.request_stop();
+        }
         let _ = self.stop_accept.send(true);
         self.accept.abort();
         if let Some(w) = &self.tls_watch {

@@ -5,7 +5,9 @@
 
 mod reasons;
 
-pub use reasons::{ByReason, DisconnectReason, InputRejection, Reasons, Refusal, ReloadResult};
+pub use reasons::{
+    ByReason, DisconnectReason, InputRejection, Reasons, Refusal, ReloadResult, RoomCloseReason,
+};
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -58,6 +60,11 @@ pub struct Metrics {
     /// Sessions resumed with a resume token.
     pub sessions_resumed: Counter,
     tls_reloads: ByReason<ReloadResult>,
+    /// Rooms open.
+    pub rooms: Gauge,
+    /// Rooms opened since start.
+    pub rooms_created: Counter,
+    rooms_closed: ByReason<RoomCloseReason>,
 }
 
 impl Default for Metrics {
@@ -101,6 +108,9 @@ impl Metrics {
             messages_rate_limited: Counter::default(),
             sessions_resumed: Counter::default(),
             tls_reloads: ByReason::default(),
+            rooms: Gauge::default(),
+            rooms_created: Counter::default(),
+            rooms_closed: ByReason::default(),
         };
         m.register()
     }
@@ -130,7 +140,7 @@ impl Metrics {
         );
         r.register(
             "ticksync_players",
-            "Players in the world",
+            "Players in rooms (connected or within their resume grace)",
             self.players.clone(),
         );
         r.register(
@@ -213,6 +223,17 @@ impl Metrics {
             "TLS certificate reloads (SIGHUP, --tls-watch, Server::reload_tls), by result",
             self.tls_reloads.family(),
         );
+        r.register("ticksync_rooms", "Rooms open", self.rooms.clone());
+        r.register(
+            "ticksync_rooms_created",
+            "Rooms opened",
+            self.rooms_created.clone(),
+        );
+        r.register(
+            "ticksync_rooms_closed",
+            "Rooms closed, by reason",
+            self.rooms_closed.family(),
+        );
         self
     }
 
@@ -254,6 +275,17 @@ impl Metrics {
     /// The number of connections closed for `reason` so far.
     pub fn disconnects(&self, reason: DisconnectReason) -> u64 {
         self.disconnects.get(reason)
+    }
+
+    /// Counts a closed room.
+    pub fn room_closed(&self, reason: RoomCloseReason) {
+        self.rooms.dec();
+        self.rooms_closed.inc_by(reason, 1);
+    }
+
+    /// The number of rooms closed for `reason` so far.
+    pub fn rooms_closed(&self, reason: RoomCloseReason) -> u64 {
+        self.rooms_closed.get(reason)
     }
 
     /// Records one tick's duration and lateness, in seconds.

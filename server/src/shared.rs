@@ -1,105 +1,22 @@
-//! State shared between the accept loop, connection tasks and the tick thread:
-//! the config, metrics, the connection registry and the command channel.
+//! State shared by the accept loop, connection tasks and HTTP handlers: the
+//! config, metrics, the connection registry, and the room host (kinds,
+//! registry, tick threads).
+//!
+//! Rooms do not see this: they get a [`crate::room::RoomEnv`] (metrics and
+//! registry) only, so nothing here depends on a room's internals.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use dashmap::DashMap;
-use tokio::sync::{mpsc, watch};
-
-use ticksync_protocol::ErrorMsg;
 
 use crate::config::Config;
-use crate::metrics::{DisconnectReason, Metrics};
-use crate::net::send::Senders;
-use crate::tick::Command;
-
-/// Identifies one TCP connection (a resumed player gets a new one).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct ConnId(pub u64);
-
-/// Why and how a connection is being closed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CloseCause {
-    /// WebSocket close code.
-    pub code: u16,
-    /// Close reason text.
-    pub reason: &'static str,
-    /// The metric label.
-    pub metric: DisconnectReason,
-}
-
-/// A close request: why, and the `Error` message (if any) the client gets
-/// before the close frame. The two travel together so that whoever writes the
-/// close frame also writes the `Error` (no queue in between can lose it).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Closing {
-    /// The close code, reason and metric.
-    pub cause: CloseCause,
-    /// Sent right before the close frame.
-    pub error: Option<ErrorMsg>,
-}
-
-/// Asks a connection's tasks to close; the first request wins.
-#[derive(Debug, Clone)]
-pub struct Closer(Arc<watch::Sender<Option<Closing>>>);
-
-impl Default for Closer {
-    fn default() -> Self {
-        Closer(Arc::new(watch::Sender::new(None)))
-    }
-}
-
-impl Closer {
-    /// Requests a close without an `Error` message. Returns false if a close was
-    /// already requested.
-    pub fn close(&self, cause: CloseCause) -> bool {
-        self.request(Closing { cause, error: None })
-    }
-
-    /// Requests a close announced by an `Error` message. Returns false if a close
-    /// was already requested (that one stands, with its own message if any).
-    pub fn request(&self, closing: Closing) -> bool {
-        self.0.send_if_modified(|c| {
-            if c.is_none() {
-                *c = Some(closing);
-                true
-            } else {
-                false
-            }
-        })
-    }
-
-    /// The requested close's cause, if any.
-    pub fn cause(&self) -> Option<CloseCause> {
-        self.0.borrow().as_ref().map(|c| c.cause)
-    }
-
-    /// The requested close, if any.
-    pub fn closing(&self) -> Option<Closing> {
-        self.0.borrow().clone()
-    }
-
-    /// Waits until a close is requested; returns its cause.
-    pub async fn closed(&self) -> CloseCause {
-        self.requested().await.cause
-    }
-
-    /// Waits until a close is requested; returns the request.
-    pub async fn requested(&self) -> Closing {
-        let mut rx = self.0.subscribe();
-        loop {
-            if let Some(c) = &*rx.borrow_and_update() {
-                return c.clone();
-            }
-            if rx.changed().await.is_err() {
-                // The sender lives as long as `self`; unreachable in practice.
-                std::future::pending::<()>().await;
-            }
-        }
-    }
-}
+use crate::matchmaker::CreateLock;
+use crate::metrics::Metrics;
+use crate::room::{RoomHost, Rooms};
+use crate::schedule::Placement;
+use crate::session::{Closer, ConnId};
 
 /// A registered connection.
 #[derive(Debug)]
@@ -116,37 +33,58 @@ pub struct Shared {
     /// The validated configuration.
     pub config: Config,
     /// Metrics.
-    pub metrics: Metrics,
-    /// The tick of the world's current state.
-    pub tick: AtomicU32,
-    /// Players in the world.
-    pub players: AtomicU32,
+    pub metrics: Arc<Metrics>,
     /// Set on shutdown: refuse new connections, `/healthz` answers 503.
     pub draining: AtomicBool,
     /// Every open connection.
     pub connections: DashMap<ConnId, ConnEntry>,
     next_conn: AtomicU64,
-    /// Commands to the tick thread.
-    pub commands: mpsc::Sender<Command>,
-    /// Where tick threads' batches of frames go (inline until the server
-    /// starts its sender shards).
-    pub senders: Senders,
+    /// Opens rooms; holds the kinds and the registry.
+    pub host: RoomHost,
+    /// The tick threads' figures.
+    pub placement: Arc<Placement>,
+    /// Serializes room creation for plain joins.
+    pub create_lock: CreateLock,
 }
 
 impl Shared {
-    /// Shared state around a command channel to the tick thread.
-    pub fn new(config: Config, commands: mpsc::Sender<Command>) -> Shared {
+    /// Shared state around a room host.
+    pub fn new(
+        config: Config,
+        metrics: Arc<Metrics>,
+        host: RoomHost,
+        placement: Arc<Placement>,
+    ) -> Shared {
         Shared {
             config,
-            metrics: Metrics::new(),
-            tick: AtomicU32::new(0),
-            players: AtomicU32::new(0),
+            metrics,
             draining: AtomicBool::new(false),
             connections: DashMap::new(),
             next_conn: AtomicU64::new(1),
-            commands,
-            senders: Senders::inline(),
+            host,
+            placement,
+            create_lock: CreateLock::default(),
         }
+    }
+
+    /// Shared state for tests of the network shell alone: default kinds, an
+    /// empty registry, and no tick threads (rooms opened are dropped).
+    #[cfg(test)]
+    pub(crate) fn for_tests(config: Config) -> Shared {
+        let metrics = Arc::new(Metrics::new());
+        let env = crate::room::RoomEnv {
+            metrics: metrics.clone(),
+            rooms: Arc::new(Rooms::new(config.max_rooms, 100)),
+        };
+        let placement = Arc::new(Placement::without_threads());
+        let kinds = config.kinds().expect("valid test config");
+        let host = RoomHost::new(kinds, env, placement.clone());
+        Shared::new(config, metrics, host, placement)
+    }
+
+    /// The room registry.
+    pub fn rooms(&self) -> &Arc<Rooms> {
+        &self.host.env().rooms
     }
 
     /// A fresh connection id.

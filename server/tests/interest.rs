@@ -49,8 +49,9 @@ async fn views_follow_the_radius(view_cell: f64) {
         ..Config::for_tests()
     };
     config.validate().expect("valid config");
-    let radius = config.view_radius_fixed();
-    let cell = config.view_cell_fixed() as i32;
+    let kinds = config.kinds().expect("valid kinds");
+    let spec = &kinds.default_kind().spec;
+    let (radius, cell) = (spec.view_radius_fixed(), spec.view_cell_fixed() as i32);
     let world_max = config.movement().world_max.x;
     let server = support::start(config).await;
     let addr = server.local_addr();

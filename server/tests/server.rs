@@ -149,7 +149,12 @@ async fn healthz_and_metrics_answer_and_unknown_paths_are_404() {
     let body = health.split("\r\n\r\n").nth(1).unwrap();
     let json: serde_json::Value = serde_json::from_str(body).unwrap();
     assert_eq!(json["status"], "ok");
-    assert!(json["tick"].as_u64().is_some());
+    // The plain client was seated in one room of the default kind.
+    assert_eq!(
+        (json["rooms"].as_u64(), json["players"].as_u64()),
+        (Some(1), Some(1))
+    );
+    assert_eq!(json["stalled_tick_threads"].as_u64(), Some(0));
     let metrics = http_get(addr, "/metrics").await;
     assert!(metrics.starts_with("HTTP/1.1 200"));
     for name in [
@@ -161,6 +166,9 @@ async fn healthz_and_metrics_answer_and_unknown_paths_are_404() {
         "ticksync_bytes_sent_total",
         "ticksync_messages_received_total",
         "ticksync_snapshots_skipped_total",
+        "ticksync_rooms 1",
+        "ticksync_rooms_created_total 1",
+        "ticksync_rooms_closed_total{reason=\"idle\"} 0",
     ] {
         assert!(metrics.contains(name), "metrics lack {name}");
     }

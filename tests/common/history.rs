@@ -147,7 +147,10 @@ impl Recorder {
         let task = tokio::spawn(async move {
             while !s.load(Ordering::Acquire) {
                 let Some((tick, entities)) = server.world().await else {
-                    break;
+                    // No room yet (rooms open with their first player), or
+                    // the server stopped: look again shortly.
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    continue;
                 };
                 // The first answer for a tick has the fewest joins and leaves of
                 // the next drain mixed in.

@@ -89,6 +89,23 @@ reasons! {
         taken_over,
         /// Server shutdown.
         shutdown,
+        /// The player's room closed (command or fault), or the room the URL
+        /// named is not open.
+        room_closed,
+        /// Kicked from its room.
+        kicked,
+    }
+}
+
+reasons! {
+    /// Why a room closed.
+    pub enum RoomCloseReason {
+        /// No players and no reserved seat for `--room-idle-timeout`.
+        idle,
+        /// Closed on command (`POST /rooms/{id}/close`, `RoomHandle::close`).
+        command,
+        /// Its tick panicked (a bug): it was closed to protect the others.
+        failed,
     }
 }
 

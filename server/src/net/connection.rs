@@ -7,7 +7,6 @@
 //! `net/inbound.rs`.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
@@ -25,17 +24,21 @@ use ticksync_protocol::{
 };
 
 use super::inbound::{
-    Ending, Received, Throttle, classify, msg_name, protocol_error, throttle, unexpected,
+    Ending, Received, Throttle, classify, msg_name, protocol_error, refused, room_closed,
+    shutting_down, throttle, unexpected,
 };
 use super::limits::RateLimiter;
 use super::outbound::{Outbound, OutboundRx};
 use super::writer::{self, CLOSE_FLUSH_TIMEOUT, Incoming, close_frame};
 use crate::auth;
+use crate::matchmaker::admit::admit;
 use crate::metrics::{DisconnectReason, InputRejection};
-use crate::shared::{Closer, Closing, ConnId, Shared};
-use crate::tick::Command;
+use crate::room::{Command, JoinRequest, RoomHandle, RoomId};
+use crate::session::{Closer, Closing, ConnId};
+use crate::shared::Shared;
 
-/// Runs a session on an upgraded connection until it ends.
+/// Runs a session on an upgraded connection until it ends. `url_room` is the
+/// room the URL named (`/ws?room=ID`), if any.
 pub async fn run<S>(
     mut ws: WebSocketStream<S>,
     (out, out_rx): (Outbound, OutboundRx),
@@ -43,6 +46,7 @@ pub async fn run<S>(
     conn: ConnId,
     closer: Closer,
     handshake_deadline: Instant,
+    url_room: Option<RoomId>,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -70,26 +74,45 @@ pub async fn run<S>(
             return close_direct(ws, &shared, end).await;
         }
     };
+    let admission = match admit(
+        &shared.host,
+        &shared.create_lock,
+        url_room,
+        hello.resume_token.as_ref(),
+    ) {
+        Ok(a) => a,
+        Err(e) => {
+            info!(error = %e, "join refused");
+            return close_direct(ws, &shared, refused(e)).await;
+        }
+    };
+    let room = admission.room;
+    tracing::Span::current().record("room", tracing::field::display(room.id));
     let (reply_tx, reply_rx) = oneshot::channel();
-    let join = Command::Join {
+    let join = Command::Join(Box::new(JoinRequest {
         conn,
         name,
         resume: hello.resume_token,
         token: ResumeToken(rand::random()),
+        seated: admission.seated,
         out: out.clone(),
         closer: closer.clone(),
         reply: reply_tx,
+    }));
+    // A join the room never handled (it closed first) leaves the seat with us.
+    let unhandled = |shared: &Shared| {
+        if admission.seated {
+            shared.rooms().pool.release(&room.seats);
+        }
     };
-    let shutting_down = || {
-        Ending::error(
-            ErrorCode::ShuttingDown,
-            "server shutting down",
-            DisconnectReason::shutdown,
-            "the server is shutting down",
-        )
-    };
-    if shared.commands.send(join).await.is_err() {
-        return close_direct(ws, &shared, shutting_down()).await;
+    if room.send(join).await.is_err() {
+        unhandled(&shared);
+        let end = if shared.is_draining() {
+            shutting_down()
+        } else {
+            room_closed()
+        };
+        return close_direct(ws, &shared, end).await;
     }
     let player = match reply_rx.await {
         Ok(Ok(id)) => id,
@@ -101,13 +124,25 @@ pub async fn run<S>(
             };
             return close_direct(ws, &shared, end).await;
         }
-        Err(_) => return close_direct(ws, &shared, shutting_down()).await,
+        Err(_) => {
+            unhandled(&shared);
+            return close_direct(ws, &shared, room_closed()).await;
+        }
     };
     tracing::Span::current().record("player", player.0);
     info!(resumed = hello.resume_token.is_some(), "player joined");
 
     let (mut stream, writer) = writer::start(ws, out_rx, closer.clone(), shared.clone());
-    let end = read_loop(&mut stream, &shared, (conn, player), &out, &closer, limiter).await;
+    let end = read_loop(
+        &mut stream,
+        &shared,
+        &room,
+        (conn, player),
+        &out,
+        &closer,
+        limiter,
+    )
+    .await;
     // A close the client started is answered with its own code (tungstenite's
     // echo) before the writer's close frame, which then is not sent.
     stream.flush_replies().await;
@@ -119,8 +154,7 @@ pub async fn run<S>(
     });
     let cause = closer.cause().unwrap_or(end.cause);
     let clean = end.clean && cause == end.cause;
-    let _ = shared
-        .commands
+    let _ = room
         .send(Command::Leave {
             player,
             conn,
@@ -236,6 +270,7 @@ where
 async fn read_loop<S>(
     stream: &mut Incoming<S>,
     shared: &Shared,
+    room: &RoomHandle,
     (conn, player): (ConnId, PlayerId),
     out: &Outbound,
     closer: &Closer,
@@ -284,8 +319,7 @@ where
         match msg {
             ClientMsg::Input(input) => {
                 let n = input.dirs.len() as u64;
-                if shared
-                    .commands
+                if room
                     .try_send(Command::Input {
                         player,
                         conn,
@@ -301,13 +335,13 @@ where
             ClientMsg::Ping { client_time_us } => {
                 let pong = ServerMsg::Pong {
                     client_time_us,
-                    server_tick: ticksync_protocol::Tick(shared.tick.load(Ordering::Acquire)),
+                    server_tick: room.tick(),
                 };
                 // Best effort: a client whose queue is full has bigger problems.
                 let _ = out.try_send(Bytes::from(codec::encode_server(&pong)));
             }
             ClientMsg::Resync => {
-                let _ = shared.commands.try_send(Command::Resync { player, conn });
+                let _ = room.try_send(Command::Resync { player, conn });
             }
             ClientMsg::Hello(_) => return unexpected("Hello may be sent only once per connection"),
         }

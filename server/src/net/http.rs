@@ -35,6 +35,8 @@ pub struct RequestHead {
     pub method: String,
     /// The path without the query string.
     pub path: String,
+    /// The query string (after `?`, empty if none).
+    pub query: String,
     /// `Upgrade` header contains `websocket`.
     pub upgrade_websocket: bool,
     /// `Connection` header contains `upgrade`.
@@ -93,9 +95,11 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<(RequestHead, usize)>, HeadError>
         Err(e) => return Err(HeadError::Malformed(e.to_string())),
     };
     let path = req.path.unwrap_or("/");
+    let (path, query) = path.split_once('?').unwrap_or((path, ""));
     let mut head = RequestHead {
         method: req.method.unwrap_or("").to_string(),
-        path: path.split('?').next().unwrap_or("/").to_string(),
+        path: path.to_string(),
+        query: query.to_string(),
         ..RequestHead::default()
     };
     for h in req.headers.iter() {
@@ -117,6 +121,17 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<(RequestHead, usize)>, HeadError>
         }
     }
     Ok(Some((head, len)))
+}
+
+impl RequestHead {
+    /// The value of query parameter `name` (the first, undecoded), if present.
+    pub fn query_param(&self, name: &str) -> Option<&str> {
+        self.query
+            .split('&')
+            .filter_map(|kv| kv.split_once('=').or(Some((kv, ""))))
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v)
+    }
 }
 
 /// Writes a complete response with a body and `Connection: close`, then shuts
@@ -211,6 +226,9 @@ mod tests {
         assert_eq!(&raw[len..], b"EXTRA");
         assert_eq!(head.method, "GET");
         assert_eq!(head.path, "/ws");
+        assert_eq!(head.query, "x=1");
+        assert_eq!(head.query_param("x"), Some("1"));
+        assert_eq!(head.query_param("room"), None);
         assert!(head.upgrade_websocket && head.connection_upgrade);
         assert_eq!(head.ws_key.as_deref(), Some("dGhlIHNhbXBsZSBub25jZQ=="));
         assert_eq!(head.ws_protocols, ["chat", "ticksync.v1"]);

@@ -11,8 +11,11 @@ use ticksync_protocol::messages::close;
 use ticksync_protocol::{ClientMsg, ErrorCode, ErrorMsg, PROTOCOL_VERSION, codec};
 
 use super::limits::{RateConfig, RateLimiter, Verdict};
+use crate::matchmaker::admit::AdmitError;
 use crate::metrics::{DisconnectReason, InputRejection};
-use crate::shared::{CloseCause, Shared};
+use crate::room::ROOM_CLOSED;
+use crate::session::CloseCause;
+use crate::shared::Shared;
 
 /// How a session ends.
 pub(super) struct Ending {
@@ -96,6 +99,41 @@ pub(super) fn msg_name(m: &ClientMsg) -> &'static str {
         ClientMsg::Ping { .. } => "Ping",
         ClientMsg::Resync => "Resync",
     }
+}
+
+/// A `Hello` that no room takes.
+pub(super) fn refused(e: AdmitError) -> Ending {
+    match e {
+        AdmitError::NoSuchRoom => room_closed(),
+        AdmitError::ResumeFailed => Ending::error(
+            ErrorCode::ResumeFailed,
+            "resume failed",
+            DisconnectReason::resume_failed,
+            e.to_string(),
+        ),
+        AdmitError::Full => Ending::error(
+            ErrorCode::ServerFull,
+            "server full",
+            DisconnectReason::server_full,
+            e.to_string(),
+        ),
+        AdmitError::ShuttingDown => shutting_down(),
+    }
+}
+
+/// The room closed (or never existed): close 4004, no `Error` message.
+pub(super) fn room_closed() -> Ending {
+    Ending::from_cause(ROOM_CLOSED)
+}
+
+/// The server is going away.
+pub(super) fn shutting_down() -> Ending {
+    Ending::error(
+        ErrorCode::ShuttingDown,
+        "server shutting down",
+        DisconnectReason::shutdown,
+        "the server is shutting down",
+    )
 }
 
 /// A flood beyond the rate limit.

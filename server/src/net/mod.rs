@@ -16,7 +16,6 @@ mod writer;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -31,11 +30,18 @@ use tracing::{Instrument, debug, info_span, warn};
 use ticksync_protocol::{SUBPROTOCOL, WS_PATH};
 
 use crate::metrics::{DisconnectReason, Refusal};
-use crate::shared::{Closer, ConnEntry, ConnId, Shared};
+use crate::room::RoomId;
+use crate::session::{Closer, ConnId};
+use crate::shared::{ConnEntry, Shared};
 use http::{HeadError, RequestHead};
 use limits::IpCounts;
 use outbound::{Outbound, OutboundRx};
 use prometheus_client::metrics::counter::Counter;
+
+/// A tick thread that has not finished an iteration for this long is stuck
+/// (a room's tick never returns) or dead: `/healthz` fails, so an orchestrator
+/// restarts the process.
+const STALLED_TICK_THREAD: Duration = Duration::from_secs(10);
 
 /// Accepts connections until `shutdown` turns true; with `tls`, every connection
 /// is TLS (`wss://`, `https://`).
@@ -68,7 +74,13 @@ pub async fn accept_loop(
             let _ = socket2::SockRef::from(&stream).set_send_buffer_size(shared.config.send_buffer);
         }
         let id = shared.next_conn_id();
-        let span = info_span!("conn", id = id.0, %peer, player = tracing::field::Empty);
+        let span = info_span!(
+            "conn",
+            id = id.0,
+            %peer,
+            room = tracing::field::Empty,
+            player = tracing::field::Empty
+        );
         let shared = shared.clone();
         let tls = tls.clone();
         let (ip_guard, from_ip) = per_ip.acquire(peer.ip());
@@ -286,6 +298,21 @@ async fn serve_http<S: SessionStream>(
                 .await;
                 return;
             }
+            let url_room = match head.query_param("room").map(str::parse::<RoomId>) {
+                None => None,
+                Some(Ok(id)) => Some(id),
+                Some(Err(())) => {
+                    let _ = http::respond(
+                        &mut stream,
+                        400,
+                        "text/plain",
+                        b"room must be a room id (16 hex digits)\n",
+                        &[],
+                    )
+                    .await;
+                    return;
+                }
+            };
             if let Err(msg) = check_upgrade(&head) {
                 let _ = http::respond(&mut stream, 400, "text/plain", msg.as_bytes(), &[]).await;
                 return;
@@ -299,7 +326,7 @@ async fn serve_http<S: SessionStream>(
             }
             let (ws, out) = upgraded(stream, leftover, shared).await;
             let _counted = Counted::new(shared);
-            connection::run(ws, out, shared.clone(), id, closer, deadline).await;
+            connection::run(ws, out, shared.clone(), id, closer, deadline, url_room).await;
         }
         path if web::asset(path).is_some() => {
             let _ = web::serve(&mut stream, path).await;
@@ -351,13 +378,17 @@ async fn upgraded<S: SessionStream>(
 
 async fn healthz<S: AsyncWrite + Unpin>(stream: &mut S, shared: &Shared) -> std::io::Result<()> {
     let draining = shared.is_draining();
+    let stalled = shared.placement.stalled_threads(STALLED_TICK_THREAD);
+    let rooms = shared.rooms();
     let body = serde_json::json!({
-        "status": if draining { "draining" } else { "ok" },
-        "tick": shared.tick.load(Ordering::Acquire),
-        "players": shared.players.load(Ordering::Acquire),
+        "status": if draining { "draining" } else if stalled > 0 { "stalled" } else { "ok" },
+        "rooms": rooms.len(),
+        "players": rooms.players(),
         "connections": shared.connections.len(),
+        "tick_threads": shared.placement.threads().len(),
+        "stalled_tick_threads": stalled,
     })
     .to_string();
-    let status = if draining { 503 } else { 200 };
+    let status = if draining || stalled > 0 { 503 } else { 200 };
     http::respond(stream, status, "application/json", body.as_bytes(), &[]).await
 }

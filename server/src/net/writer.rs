@@ -37,7 +37,8 @@ use ticksync_protocol::{ServerMsg, codec};
 use super::gate::{Drained, Gate, OP_BINARY, OP_CLOSE, OP_PING};
 use super::outbound::OutboundRx;
 use crate::metrics::DisconnectReason;
-use crate::shared::{CloseCause, Closer, Closing, Shared};
+use crate::session::{CloseCause, Closer, Closing};
+use crate::shared::Shared;
 
 /// Time the writer gets to flush queued frames and the close frame at the end.
 pub(super) const CLOSE_FLUSH_TIMEOUT: Duration = Duration::from_secs(1);
@@ -277,7 +278,6 @@ where
 mod tests {
     use futures_util::StreamExt;
     use tokio::io::DuplexStream;
-    use tokio::sync::mpsc;
     use tokio_tungstenite::tungstenite::protocol::Role;
 
     use ticksync_protocol::{ErrorCode, ErrorMsg};
@@ -285,7 +285,7 @@ mod tests {
     use super::*;
     use crate::config::Config;
     use crate::net::outbound::{self, Outbound};
-    use crate::shared::Closing;
+    use crate::session::Closing;
 
     /// Room for a little less than one big frame between writer and client.
     const PIPE: usize = 1024;
@@ -305,7 +305,7 @@ mod tests {
         let (sink, stream) = server.split();
         let (out, rx) = outbound::channel(8);
         let closer = Closer::default();
-        let shared = Arc::new(Shared::new(Config::for_tests(), mpsc::channel(1).0));
+        let shared = Arc::new(Shared::for_tests(Config::for_tests()));
         let task = tokio::spawn({
             let closer = closer.clone();
             async move {
@@ -430,7 +430,7 @@ mod tests {
         let server = WebSocketStream::from_raw_socket(io, Role::Server, None).await;
         let client = WebSocketStream::from_raw_socket(client_io, Role::Client, None).await;
         let closer = Closer::default();
-        let shared = Arc::new(Shared::new(Config::for_tests(), mpsc::channel(1).0));
+        let shared = Arc::new(Shared::for_tests(Config::for_tests()));
         let (incoming, task) = start(server, rx, closer.clone(), shared);
         (out, closer, task, incoming, client)
     }

@@ -1,0 +1,72 @@
+//! The joinOrCreate rule as plain functions: which open room a new player
+//! should be seated in. No I/O, no clock: the directory supplies the listing,
+//! these functions order it, the caller reserves in that order.
+
+use serde::Serialize;
+
+use crate::room::RoomId;
+
+/// One open room as a directory lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Listing {
+    /// The room.
+    pub room: RoomId,
+    /// Its kind.
+    pub kind: String,
+    /// Seats taken (players plus reservations).
+    pub taken: u32,
+    /// Its capacity.
+    pub capacity: u32,
+    /// Where its players connect: the `ws://`/`wss://` base URL of the process
+    /// that runs it (empty: this process, whatever address the caller used).
+    pub endpoint: String,
+}
+
+impl Listing {
+    /// Free seats.
+    pub fn free(&self) -> u32 {
+        self.capacity.saturating_sub(self.taken)
+    }
+}
+
+/// The rooms of `kind` worth trying, best first: only rooms with a free seat,
+/// the fullest first (so rooms fill up and matches start, as Colyseus's
+/// joinOrCreate does), ties broken by room id so every caller tries rooms in
+/// the same order.
+pub fn join_order(mut rooms: Vec<Listing>, kind: &str) -> Vec<Listing> {
+    rooms.retain(|r| r.kind == kind && r.free() > 0);
+    rooms.sort_by(|a, b| b.taken.cmp(&a.taken).then(a.room.cmp(&b.room)));
+    rooms
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn listing(id: u64, kind: &str, taken: u32, capacity: u32) -> Listing {
+        Listing {
+            room: RoomId(id),
+            kind: kind.into(),
+            taken,
+            capacity,
+            endpoint: String::new(),
+        }
+    }
+
+    #[test]
+    fn fullest_open_room_of_the_kind_first() {
+        let rooms = vec![
+            listing(1, "duel", 1, 2),
+            listing(2, "arena", 60, 64),
+            listing(3, "arena", 64, 64),
+            listing(4, "arena", 10, 64),
+            listing(5, "arena", 60, 64),
+        ];
+        let order: Vec<u64> = join_order(rooms, "arena")
+            .iter()
+            .map(|l| l.room.0)
+            .collect();
+        assert_eq!(order, [2, 5, 4]);
+        assert!(join_order(vec![listing(3, "arena", 64, 64)], "arena").is_empty());
+    }
+}
