@@ -34,6 +34,9 @@ pub struct Metrics {
     pub players: Gauge,
     /// Open TCP connections, handshaking or playing.
     pub connections: Gauge,
+    /// Accepted TCP connections still open, in any phase (TLS, request head,
+    /// WebSocket): what a connection flood shows up in.
+    pub tcp_connections: Gauge,
     /// Bytes of WebSocket payload sent.
     pub bytes_sent: Counter,
     /// Bytes of WebSocket payload received.
@@ -93,6 +96,7 @@ impl Metrics {
             ticks_missed: Counter::default(),
             players: Gauge::default(),
             connections: Gauge::default(),
+            tcp_connections: Gauge::default(),
             bytes_sent: Counter::default(),
             bytes_received: Counter::default(),
             messages_received: Counter::default(),
@@ -145,8 +149,13 @@ impl Metrics {
         );
         r.register(
             "ticksync_connections",
-            "Open connections",
+            "Open WebSocket connections, handshaking or playing",
             self.connections.clone(),
+        );
+        r.register(
+            "ticksync_tcp_connections",
+            "Accepted TCP connections still open, in any phase",
+            self.tcp_connections.clone(),
         );
         r.register(
             "ticksync_bytes_sent",

@@ -84,9 +84,11 @@ pub async fn accept_loop(
         let shared = shared.clone();
         let tls = tls.clone();
         let (ip_guard, from_ip) = per_ip.acquire(peer.ip());
+        let open = OpenTcp::new(&shared);
         tokio::spawn(
             async move {
                 let _ip_guard = ip_guard;
+                let _open = open;
                 serve_connection(stream, peer, id, shared, tls, from_ip).await
             }
             .instrument(span),
@@ -120,6 +122,23 @@ impl SessionStream for tokio_rustls::server::TlsStream<TcpStream> {
     fn open(self, capacity: usize, bytes_sent: Counter) -> (Self::Io, Outbound, OutboundRx) {
         let (out, rx) = outbound::queued(capacity, bytes_sent);
         (self, out, rx)
+    }
+}
+
+/// Counts an accepted TCP connection in `ticksync_tcp_connections` until its task
+/// ends, whatever it turns out to be (a flood of idle sockets shows up here).
+struct OpenTcp(Arc<Shared>);
+
+impl OpenTcp {
+    fn new(shared: &Arc<Shared>) -> OpenTcp {
+        shared.metrics.tcp_connections.inc();
+        OpenTcp(shared.clone())
+    }
+}
+
+impl Drop for OpenTcp {
+    fn drop(&mut self) {
+        self.0.metrics.tcp_connections.dec();
     }
 }
 
@@ -326,7 +345,19 @@ async fn serve_http<S: SessionStream>(
             }
             let (ws, out) = upgraded(stream, leftover, shared).await;
             let _counted = Counted::new(shared);
-            connection::run(ws, out, shared.clone(), id, closer, deadline, url_room).await;
+            // Boxed: the session's state is allocated once a connection gets this
+            // far, instead of inside every accepted connection's task (a flood of
+            // idle sockets would otherwise pay for it, see OPERATIONS.md).
+            Box::pin(connection::run(
+                ws,
+                out,
+                shared.clone(),
+                id,
+                closer,
+                deadline,
+                url_room,
+            ))
+            .await;
         }
         path if web::asset(path).is_some() => {
             let _ = web::serve(&mut stream, path).await;
