@@ -68,6 +68,8 @@ pub struct Metrics {
     /// Rooms opened since start.
     pub rooms_created: Counter,
     rooms_closed: ByReason<RoomCloseReason>,
+    /// Round-trip times measured with the server's WebSocket pings.
+    pub rtt: Histogram,
 }
 
 impl Default for Metrics {
@@ -115,6 +117,9 @@ impl Metrics {
             rooms: Gauge::default(),
             rooms_created: Counter::default(),
             rooms_closed: ByReason::default(),
+            rtt: Histogram::new([
+                0.005, 0.01, 0.02, 0.035, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0, 2.0,
+            ]),
         };
         m.register()
     }
@@ -242,6 +247,11 @@ impl Metrics {
             "ticksync_rooms_closed",
             "Rooms closed, by reason",
             self.rooms_closed.family(),
+        );
+        r.register(
+            "ticksync_rtt_seconds",
+            "Round-trip times of the server's WebSocket pings",
+            self.rtt.clone(),
         );
         self
     }

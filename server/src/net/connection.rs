@@ -303,6 +303,11 @@ where
             }
             Ok(Some(m)) => m,
         };
+        if let Ok(Message::Pong(payload)) = &msg
+            && let Some(rtt) = out.0.rtt.on_pong(payload, std::time::Instant::now())
+        {
+            shared.metrics.rtt.observe(rtt.as_secs_f64());
+        }
         let received = classify(msg, shared);
         match throttle(&received, &mut limiter, shared) {
             Throttle::Pass => {}

@@ -15,6 +15,7 @@ use tokio::net::TcpStream;
 use tokio::sync::Notify;
 
 use super::outbound::Rejected;
+use super::rtt::RttProbe;
 
 /// Bytes of tungstenite's own frames (pongs, close replies) a backlog may hold
 /// beyond its frames; past it tungstenite is told to wait.
@@ -43,6 +44,8 @@ pub struct Gate {
     pub(super) wake: Notify,
     /// WebSocket payload bytes of frames delivered (the server's metric).
     bytes_sent: Counter,
+    /// The writer's pings and the reader's pongs: the connection's RTT.
+    pub(super) rtt: RttProbe,
 }
 
 #[derive(Debug, Default)]
@@ -99,6 +102,7 @@ impl Gate {
             shard: NEXT_SHARD.fetch_add(1, Ordering::Relaxed),
             wake: Notify::new(),
             bytes_sent,
+            rtt: RttProbe::default(),
         }
     }
 

@@ -9,6 +9,7 @@ pub mod http;
 mod inbound;
 pub mod limits;
 pub mod outbound;
+pub mod rtt;
 pub mod send;
 pub mod tls;
 pub mod web;

@@ -27,6 +27,7 @@
 //! Room code depends only on [`Outbound`], [`OutboundPermit`] and [`Rejected`].
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use prometheus_client::metrics::counter::Counter;
@@ -96,6 +97,12 @@ impl Outbound {
     /// few frames outside a tick's batch (`Welcome`, `Pong`, `Error`).
     pub fn try_send(&self, frame: Bytes) -> Result<(), Rejected> {
         self.0.try_send(frame)
+    }
+
+    /// The connection's last round-trip time as the server measured it with
+    /// a WebSocket ping (`net/rtt.rs`), if a pong came back yet.
+    pub fn rtt(&self) -> Option<Duration> {
+        self.0.rtt.last()
     }
 }
 

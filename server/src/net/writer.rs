@@ -134,7 +134,8 @@ async fn direct_loop(gate: Arc<Gate>, socket: Arc<TcpStream>, closer: Closer, sh
                 }
             }
             _ = ping.tick() => {
-                if !gate.send_own(OP_PING, &[]) {
+                let payload = gate.rtt.ping_payload(std::time::Instant::now());
+                if !gate.send_own(OP_PING, &payload) {
                     closer.close(CONNECTION_LOST);
                 }
             }
@@ -223,7 +224,11 @@ pub(super) async fn write_loop<S>(
         let write = async {
             match work {
                 Work::Frames(first) => send_batch(&mut sink, first, &mut rx).await,
-                Work::Ping => sink.send(Message::Ping(Bytes::new())).await,
+                Work::Ping => {
+                    let payload = rx.0.rtt.ping_payload(std::time::Instant::now());
+                    sink.send(Message::Ping(Bytes::copy_from_slice(&payload)))
+                        .await
+                }
             }
         };
         tokio::pin!(write);

@@ -492,13 +492,19 @@ impl Room {
             .view()
             .iter()
             .filter_map(|e| self.world.player(e.id))
-            .map(|p| PlayerDetail {
-                id: p.id.0,
-                name: p.name.clone(),
-                connected: self.clients.contains_key(&p.id),
-                input_queue: p.inputs.len(),
-                last_input: p.last_applied.0,
-                snapshots_skipped: self.clients.get(&p.id).map_or(0, |c| c.skipped),
+            .map(|p| {
+                let client = self.clients.get(&p.id);
+                PlayerDetail {
+                    id: p.id.0,
+                    name: p.name.clone(),
+                    connected: client.is_some(),
+                    input_queue: p.inputs.len(),
+                    last_input: p.last_applied.0,
+                    snapshots_skipped: client.map_or(0, |c| c.skipped),
+                    rtt_us: client
+                        .and_then(|c| c.out.rtt())
+                        .map(|d| d.as_micros() as u64),
+                }
             })
             .collect();
         RoomDetail {

@@ -96,6 +96,10 @@ pub struct PlayerDetail {
     pub last_input: u32,
     /// Snapshots skipped for this connection because its queue was full.
     pub snapshots_skipped: u64,
+    /// The connection's last round-trip time in microseconds, measured with
+    /// the server's WebSocket pings; `None` before the first pong (and in the
+    /// resume grace).
+    pub rtt_us: Option<u64>,
 }
 
 /// A room's players and figures, answered by the room's own thread.
