@@ -14,7 +14,7 @@
 //! placed (a measured busy time would lag behind a burst of new rooms and send
 //! them all to the same thread).
 //!
-//! Each thread's iteration ends in [`ThreadLoop::end_of_iteration`]: at that
+//! Each thread's iteration ends in `ThreadLoop::end_of_iteration`: at that
 //! point every frame its rooms produced for the ticks just run is in its
 //! connection's queue. It is the one place a per-thread send batch is flushed.
 

@@ -5,7 +5,7 @@
 //! The tick side never waits on it: [`Outbound::try_reserve`] either grants a
 //! slot (before the frame is encoded, so a full client costs no encoding) or
 //! says the client is full or gone. A granted frame goes into the tick thread's
-//! [`SendBatch`](super::send::SendBatch) and reaches the socket when the batch
+//! [`SendBatch`] and reaches the socket when the batch
 //! is flushed. At most `capacity` frames are outstanding (reserved and not yet
 //! taken by the socket); a client that does not read skips ticks and is closed
 //! after the stall timeout by its room.
@@ -20,7 +20,7 @@
 //!   writable again; while the backlog is non-empty every later byte queues
 //!   behind it, so the byte stream stays in order. tungstenite's own writes (on
 //!   the reader's side: pongs to client pings, close replies) go through the
-//!   same lock ([`GatedTcp`](super::gated::GatedTcp)).
+//!   same lock (`GatedTcp` in `net/gated.rs`).
 //! - **Queued** (TLS, tests): frames queue here for the writer task, which
 //!   writes them through tungstenite.
 //!
