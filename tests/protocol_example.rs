@@ -15,10 +15,9 @@ const SNAPSHOTS: usize = 45;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_protocol_example_joins_and_prints_what_it_sees() {
-    let example =
-        tokio::task::spawn_blocking(|| common::bins::built_example("ticksync-protocol", "join"))
-            .await
-            .expect("build task");
+    let example = tokio::task::spawn_blocking(|| common::bins::built_example("join"))
+        .await
+        .expect("build task");
     let server = common::start_server(Config::for_tests()).await;
     let bots = common::connect_bots(&server, 1, 2).await;
     let url = common::ws_url(&server);

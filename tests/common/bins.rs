@@ -73,8 +73,10 @@ fn cargo_build(args: &[&str]) -> Result<(), String> {
 /// --test e2e_binaries` may not have.
 pub fn built_binaries() -> (PathBuf, PathBuf) {
     static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
-    let result = BUILT
-        .get_or_init(|| cargo_build(&["-p", "ticksync-server", "-p", "ticksync-bot", "--bins"]));
+    // `--workspace`, not `-p`: cargo resolves features over the packages it is
+    // asked for, so a `-p` build gets other features than `cargo test --workspace`
+    // and rebuilds (then overwrites) both binaries on every run.
+    let result = BUILT.get_or_init(|| cargo_build(&["--workspace", "--bins"]));
     if let Err(e) = result {
         panic!("{e}");
     }
@@ -88,9 +90,10 @@ pub fn built_binaries() -> (PathBuf, PathBuf) {
     (server, bot)
 }
 
-/// Builds example `name` of `package` (a no-op when fresh) and returns its path.
-pub fn built_example(package: &str, name: &str) -> PathBuf {
-    if let Err(e) = cargo_build(&["-p", package, "--example", name]) {
+/// Builds example `name` (a no-op when fresh; with the workspace's features, as
+/// for the binaries) and returns its path.
+pub fn built_example(name: &str) -> PathBuf {
+    if let Err(e) = cargo_build(&["--workspace", "--example", name]) {
         panic!("{e}");
     }
     let path = profile_dir()
@@ -178,10 +181,13 @@ impl ServerProcess {
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
-                if let Some(addr) = listening_addr(&line) {
+                let addr = listening_addr(&line);
+                // Stored before the address is announced, so a caller that
+                // reads the log right after `start` returns sees this line.
+                lines.lock().unwrap().push(line);
+                if let Some(addr) = addr {
                     let _ = tx.send(addr);
                 }
-                lines.lock().unwrap().push(line);
             }
         });
         let addr = match rx.recv_timeout(limit) {
