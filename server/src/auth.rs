@@ -48,6 +48,20 @@ impl AuthSecret {
         // HMAC takes keys of any length; this cannot fail.
         <HmacSha256 as KeyInit>::new_from_slice(&self.0).expect("HMAC accepts any key length")
     }
+
+    /// A key for another kind of token, derived from this secret
+    /// (HMAC(secret, `domain`)): a token of one kind never verifies as another,
+    /// and the operator still configures one secret.
+    pub fn derive(&self, domain: &str) -> AuthSecret {
+        let mut mac = self.mac();
+        mac.update(domain.as_bytes());
+        AuthSecret(mac.finalize().into_bytes().to_vec())
+    }
+
+    /// A random 32-byte secret (keys that live as long as the process).
+    pub fn random() -> AuthSecret {
+        AuthSecret(rand::random::<[u8; 32]>().to_vec())
+    }
 }
 
 impl fmt::Debug for AuthSecret {
@@ -99,32 +113,26 @@ pub enum AuthError {
     WeakSecret,
 }
 
-/// Signs a token for `name`, valid until unix time `expires` (seconds).
-pub fn mint(secret: &AuthSecret, name: &str, expires: u64) -> Result<String, AuthError> {
-    if name.is_empty() || name.len() > MAX_NAME_LEN {
-        return Err(AuthError::BadName);
-    }
-    let payload = format!("{expires}:{name}");
+/// Signs `payload`: `base64url(payload) "." base64url(HMAC-SHA256(secret, payload))`.
+pub fn seal(secret: &AuthSecret, payload: &str) -> String {
     let mut mac = secret.mac();
     mac.update(payload.as_bytes());
     let tag = mac.finalize().into_bytes();
-    Ok(format!(
+    format!(
         "{}.{}",
         URL_SAFE_NO_PAD.encode(payload),
         URL_SAFE_NO_PAD.encode(tag)
-    ))
+    )
 }
 
-/// Checks a token's signature and expiry at unix time `now` (seconds). The MAC is
-/// compared in constant time and checked before the payload is trusted.
-pub fn verify(secret: &AuthSecret, token: &str, now: u64) -> Result<JoinClaims, AuthError> {
+/// The payload of a token [`seal`]ed with `secret`: the MAC is compared in
+/// constant time and checked before the payload is trusted.
+pub fn open(secret: &AuthSecret, token: &str) -> Result<String, AuthError> {
     if token.len() > MAX_AUTH_TOKEN_LEN {
         return Err(AuthError::Malformed);
     }
-    let (payload, tag) = token.split_once('.').ok_or(AuthError::Malformed)?;
-    let payload = URL_SAFE_NO_PAD
-        .decode(payload)
-        .map_err(|_| AuthError::Malformed)?;
+    let payload = unverified_payload(token)?;
+    let (_, tag) = token.split_once('.').ok_or(AuthError::Malformed)?;
     let tag = URL_SAFE_NO_PAD
         .decode(tag)
         .map_err(|_| AuthError::Malformed)?;
@@ -132,7 +140,29 @@ pub fn verify(secret: &AuthSecret, token: &str, now: u64) -> Result<JoinClaims, 
     mac.update(&payload);
     mac.verify_slice(&tag)
         .map_err(|_| AuthError::BadSignature)?;
-    let payload = std::str::from_utf8(&payload).map_err(|_| AuthError::Malformed)?;
+    String::from_utf8(payload).map_err(|_| AuthError::Malformed)
+}
+
+/// A token's payload bytes, NOT checked: only to tell kinds of token apart
+/// before the one that fits verifies it.
+pub fn unverified_payload(token: &str) -> Result<Vec<u8>, AuthError> {
+    let (payload, _) = token.split_once('.').ok_or(AuthError::Malformed)?;
+    URL_SAFE_NO_PAD
+        .decode(payload)
+        .map_err(|_| AuthError::Malformed)
+}
+
+/// Signs a token for `name`, valid until unix time `expires` (seconds).
+pub fn mint(secret: &AuthSecret, name: &str, expires: u64) -> Result<String, AuthError> {
+    if name.is_empty() || name.len() > MAX_NAME_LEN {
+        return Err(AuthError::BadName);
+    }
+    Ok(seal(secret, &format!("{expires}:{name}")))
+}
+
+/// Checks a token's signature and expiry at unix time `now` (seconds).
+pub fn verify(secret: &AuthSecret, token: &str, now: u64) -> Result<JoinClaims, AuthError> {
+    let payload = open(secret, token)?;
     let (expires, name) = payload.split_once(':').ok_or(AuthError::Malformed)?;
     let expires: u64 = expires.parse().map_err(|_| AuthError::Malformed)?;
     if name.is_empty() || name.len() > MAX_NAME_LEN {
@@ -168,9 +198,14 @@ pub fn admit(
 
 /// The current unix time in seconds (0 if the clock is before 1970).
 pub fn unix_now() -> u64 {
+    unix_now_ms() / 1000
+}
+
+/// The current unix time in milliseconds (0 if the clock is before 1970).
+pub fn unix_now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
         .unwrap_or(0)
 }
 

@@ -12,7 +12,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use dashmap::DashMap;
 
 use crate::config::Config;
-use crate::matchmaker::CreateLock;
+use crate::matchmaker::admit::Gate;
+use crate::matchmaker::seat::SeatKey;
+use crate::matchmaker::{Directory, LocalDirectory};
 use crate::metrics::Metrics;
 use crate::room::{RoomHost, Rooms};
 use crate::schedule::Placement;
@@ -40,11 +42,16 @@ pub struct Shared {
     pub connections: DashMap<ConnId, ConnEntry>,
     next_conn: AtomicU64,
     /// Opens rooms; holds the kinds and the registry.
-    pub host: RoomHost,
+    pub host: Arc<RoomHost>,
     /// The tick threads' figures.
     pub placement: Arc<Placement>,
-    /// Serializes room creation for plain joins.
-    pub create_lock: CreateLock,
+    /// This process's rooms and reservations (plain joins are seated here).
+    pub local: Arc<LocalDirectory>,
+    /// Where `POST /matchmake` reserves seats: `local` unless a fleet
+    /// directory replaces it.
+    pub directory: Arc<dyn Directory>,
+    /// Signs and checks seat tokens.
+    pub seat_key: SeatKey,
 }
 
 impl Shared {
@@ -55,6 +62,9 @@ impl Shared {
         host: RoomHost,
         placement: Arc<Placement>,
     ) -> Shared {
+        let host = Arc::new(host);
+        let local = Arc::new(LocalDirectory::new(host.clone()));
+        let seat_key = SeatKey::new(config.auth_secret.as_ref());
         Shared {
             config,
             metrics,
@@ -63,7 +73,19 @@ impl Shared {
             next_conn: AtomicU64::new(1),
             host,
             placement,
-            create_lock: CreateLock::default(),
+            directory: local.clone(),
+            local,
+            seat_key,
+        }
+    }
+
+    /// What admission checks a `Hello` against.
+    pub fn gate(&self) -> Gate<'_> {
+        Gate {
+            local: &self.local,
+            directory: self.directory.as_ref(),
+            seat_key: &self.seat_key,
+            secret: self.config.auth_secret.as_ref(),
         }
     }
 

@@ -1,19 +1,70 @@
 //! Matchmaking: where a player plays.
 //!
 //! - [`policy`]: the joinOrCreate rule as plain functions;
-//! - [`admit`]: which room a `Hello` joins;
+//! - [`directory`]: rooms and seat reservations (the [`Directory`] trait, and
+//!   [`LocalDirectory`] for this process);
+//! - [`seat`]: signed single-use seat tokens;
+//! - [`admit`]: which room a `Hello` joins (seat token, resume, or none);
 //!
-//! A client that names no room (a plain `/ws` connection) is seated here by
-//! [`seat_local`]: the fullest open room of the default kind on this process
-//! with a free seat, or a new one.
+//! [`matchmake`] is `POST /matchmake`'s decision over any directory. A client
+//! that names no room (a plain `/ws` connection) is seated by [`seat_local`]:
+//! the fullest open room of the default kind on this process with a free
+//! seat, or a new one.
 
 pub mod admit;
+pub mod directory;
 pub mod policy;
+pub mod seat;
+#[cfg(test)]
+mod tests;
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use crate::room::{CreateError, RoomHandle, RoomHost};
+pub use directory::{Directory, DirectoryError, LocalDirectory, Reservation};
 use policy::Listing;
+use seat::SeatId;
+
+/// A reserved seat: the room (and where it runs) and the reservation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reserved {
+    /// The room, as the directory lists it.
+    pub listing: Listing,
+    /// The reservation.
+    pub reservation: Reservation,
+}
+
+/// joinOrCreate with a seat reservation (Colyseus's model): reserves a seat
+/// for `identity` in the fullest open room of `kind` with a free seat, else in
+/// a room the directory opens; the seat is held until `now_ms + hold`.
+pub async fn matchmake(
+    dir: &dyn Directory,
+    kind: &str,
+    identity: Option<String>,
+    now_ms: u64,
+    hold: Duration,
+) -> Result<Reserved, DirectoryError> {
+    let reservation = Reservation {
+        seat: SeatId::random(),
+        kind: kind.to_string(),
+        identity,
+        expires_ms: now_ms.saturating_add(u64::try_from(hold.as_millis()).unwrap_or(u64::MAX)),
+    };
+    for listing in policy::join_order(dir.open_rooms(kind).await?, kind) {
+        if dir.reserve(&listing, &reservation).await? {
+            return Ok(Reserved {
+                listing,
+                reservation,
+            });
+        }
+    }
+    let listing = dir.create(kind, &reservation).await?;
+    Ok(Reserved {
+        listing,
+        reservation,
+    })
+}
 
 /// Serializes room creation so that callers who all find every room full
 /// open one room between them, not one each.
@@ -40,7 +91,7 @@ pub fn seat_local(
     host.create(kind, true)
 }
 
-fn take_free_seat(host: &RoomHost, kind: &str) -> Option<Arc<RoomHandle>> {
+pub(crate) fn take_free_seat(host: &RoomHost, kind: &str) -> Option<Arc<RoomHandle>> {
     let rooms = &host.env().rooms;
     let handles = rooms.handles(Some(kind));
     let listings = handles.iter().map(|r| local_listing(r)).collect();

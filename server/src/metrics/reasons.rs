@@ -83,6 +83,9 @@ reasons! {
         resume_failed,
         /// Join token missing or invalid.
         auth_failed,
+        /// Seat token forged, expired, reused, for another room, or missing
+        /// for a named room.
+        seat_refused,
         /// Flooding beyond the rate limit.
         rate_limited,
         /// Another connection resumed the session.

@@ -31,7 +31,7 @@ use super::limits::RateLimiter;
 use super::outbound::{Outbound, OutboundRx};
 use super::writer::{self, CLOSE_FLUSH_TIMEOUT, Incoming, close_frame};
 use crate::auth;
-use crate::matchmaker::admit::admit;
+use crate::matchmaker::admit::{Arrival, admit};
 use crate::metrics::{DisconnectReason, InputRejection};
 use crate::room::{Command, JoinRequest, RoomHandle, RoomId};
 use crate::session::{Closer, Closing, ConnId};
@@ -56,36 +56,20 @@ pub async fn run<S>(
         Ok(h) => h,
         Err(end) => return close_direct(ws, &shared, end).await,
     };
-    let name = match auth::admit(
-        shared.config.auth_secret.as_ref(),
-        hello.name,
-        hello.auth_token.as_deref(),
-        auth::unix_now(),
-    ) {
-        Ok(name) => name,
-        Err(e) => {
-            info!(error = %e, "join refused");
-            let end = Ending::error(
-                ErrorCode::AuthFailed,
-                "authentication failed",
-                DisconnectReason::auth_failed,
-                e.to_string(),
-            );
-            return close_direct(ws, &shared, end).await;
-        }
-    };
-    let admission = match admit(
-        &shared.host,
-        &shared.create_lock,
+    let arrival = Arrival {
         url_room,
-        hello.resume_token.as_ref(),
-    ) {
+        resume: hello.resume_token.as_ref(),
+        name: hello.name,
+        token: hello.auth_token.as_deref(),
+    };
+    let admission = match admit(shared.gate(), arrival, auth::unix_now_ms()).await {
         Ok(a) => a,
         Err(e) => {
             info!(error = %e, "join refused");
             return close_direct(ws, &shared, refused(e)).await;
         }
     };
+    let name = admission.name;
     let room = admission.room;
     tracing::Span::current().record("room", tracing::field::display(room.id));
     let (reply_tx, reply_rx) = oneshot::channel();

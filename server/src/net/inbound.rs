@@ -118,6 +118,24 @@ pub(super) fn refused(e: AdmitError) -> Ending {
             e.to_string(),
         ),
         AdmitError::ShuttingDown => shutting_down(),
+        AdmitError::Auth(e) => Ending::error(
+            ErrorCode::AuthFailed,
+            "authentication failed",
+            DisconnectReason::auth_failed,
+            e.to_string(),
+        ),
+        AdmitError::Seat(e) => Ending::error(
+            ErrorCode::AuthFailed,
+            "seat refused",
+            DisconnectReason::seat_refused,
+            e.to_string(),
+        ),
+        AdmitError::Unavailable => Ending::error(
+            ErrorCode::ServerFull,
+            "directory unavailable",
+            DisconnectReason::server_full,
+            e.to_string(),
+        ),
     }
 }
 
