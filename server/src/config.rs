@@ -81,6 +81,11 @@ pub struct Config {
     #[arg(long, env = "TICKSYNC_ROOM_IDLE_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
     pub room_idle_timeout: Duration,
 
+    /// How long `POST /matchmake` holds a seat for the player it answers; a
+    /// seat token not used in time is refused and its seat freed.
+    #[arg(long, env = "TICKSYNC_SEAT_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub seat_timeout: Duration,
+
     /// Tick threads the rooms are spread over; 0 means one per core.
     #[arg(long, env = "TICKSYNC_TICK_THREADS", default_value_t = 0)]
     pub tick_threads: usize,
@@ -268,6 +273,7 @@ impl Config {
             ("--drain-timeout", self.drain_timeout),
             ("--flood-window", self.flood_window),
             ("--room-idle-timeout", self.room_idle_timeout),
+            ("--seat-timeout", self.seat_timeout),
         ] {
             if d.is_zero() {
                 return Err(format!("{name} must be greater than zero"));
@@ -279,6 +285,9 @@ impl Config {
         }
         if !self.tls_watch.is_zero() && self.tls_cert.is_none() {
             return Err("--tls-watch needs --tls-cert and --tls-key".into());
+        }
+        if self.seat_timeout > Duration::from_secs(3600) {
+            return Err("--seat-timeout must be at most 1h".into());
         }
         if self.ping_interval >= self.idle_timeout {
             return Err("--ping-interval must be shorter than --idle-timeout".into());

@@ -7,7 +7,8 @@
 //! - [`room`]: a room = a world, its views, its clients and its command queue;
 //!   kinds, lifecycle, registry;
 //! - [`schedule`]: the tick threads that run the rooms on their schedules;
-//! - [`matchmaker`]: where a player plays (joinOrCreate);
+//! - [`matchmaker`]: where a player plays (joinOrCreate, the room directory,
+//!   seat tokens);
 //! - [`net`]: accept loop, HTTP endpoints, WebSocket sessions;
 //! - [`session`]: what a room and a connection share (ids, closing);
 //! - [`config`], [`metrics`], [`shared`], [`auth`]: what the parts share.
@@ -125,6 +126,11 @@ impl Server {
             shared.clone(),
             stop_rx,
             acceptor,
+        ));
+        tokio::spawn(matchmaker::reaper::run(
+            shared.directory.clone(),
+            shared.metrics.clone(),
+            stop_accept.subscribe(),
         ));
         let every = shared.config.tls_watch;
         let tls_watch = tls

@@ -6,7 +6,8 @@
 mod reasons;
 
 pub use reasons::{
-    ByReason, DisconnectReason, InputRejection, Reasons, Refusal, ReloadResult, RoomCloseReason,
+    ByReason, DisconnectReason, InputRejection, MatchmakeOutcome, Reasons, Refusal, ReloadResult,
+    RoomCloseReason,
 };
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -70,6 +71,9 @@ pub struct Metrics {
     rooms_closed: ByReason<RoomCloseReason>,
     /// Round-trip times measured with the server's WebSocket pings.
     pub rtt: Histogram,
+    matchmakes: ByReason<MatchmakeOutcome>,
+    /// Seat reservations freed unused at `--seat-timeout`.
+    pub reservations_expired: Counter,
 }
 
 impl Default for Metrics {
@@ -117,6 +121,8 @@ impl Metrics {
             rooms: Gauge::default(),
             rooms_created: Counter::default(),
             rooms_closed: ByReason::default(),
+            matchmakes: ByReason::default(),
+            reservations_expired: Counter::default(),
             rtt: Histogram::new([
                 0.005, 0.01, 0.02, 0.035, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0, 2.0,
             ]),
@@ -253,7 +259,27 @@ impl Metrics {
             "Round-trip times of the server's WebSocket pings",
             self.rtt.clone(),
         );
+        r.register(
+            "ticksync_matchmakes",
+            "POST /matchmake requests, by outcome",
+            self.matchmakes.family(),
+        );
+        r.register(
+            "ticksync_reservations_expired",
+            "Seat reservations freed because their seat token was not used in time",
+            self.reservations_expired.clone(),
+        );
         self
+    }
+
+    /// Counts a `POST /matchmake`.
+    pub fn matchmake(&self, outcome: MatchmakeOutcome) {
+        self.matchmakes.inc_by(outcome, 1);
+    }
+
+    /// `POST /matchmake` requests with `outcome` so far.
+    pub fn matchmakes(&self, outcome: MatchmakeOutcome) -> u64 {
+        self.matchmakes.get(outcome)
     }
 
     /// Counts a TLS certificate reload.

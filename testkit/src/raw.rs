@@ -52,10 +52,20 @@ impl RawClient {
         addr: SocketAddr,
         protocol: Option<&str>,
     ) -> Result<RawClient, WsError> {
+        RawClient::connect_path(addr, "/ws", protocol).await
+    }
+
+    /// Opens a WebSocket to `path` (with its query, e.g. `/ws?room=ID`) on
+    /// `addr`, offering `protocol`; `Err` if the server refuses the upgrade.
+    pub async fn connect_path(
+        addr: SocketAddr,
+        path: &str,
+        protocol: Option<&str>,
+    ) -> Result<RawClient, WsError> {
         let connect = async {
             let stream = TcpStream::connect(addr).await.expect("tcp connect");
             stream.set_nodelay(true).expect("TCP_NODELAY");
-            let mut req = format!("ws://{addr}/ws").into_client_request()?;
+            let mut req = format!("ws://{addr}{path}").into_client_request()?;
             if let Some(p) = protocol {
                 let value = HeaderValue::from_str(p).expect("a header-safe subprotocol");
                 req.headers_mut().insert("Sec-WebSocket-Protocol", value);

@@ -5,6 +5,7 @@
 //!   [`LocalDirectory`] for this process);
 //! - [`seat`]: signed single-use seat tokens;
 //! - [`admit`]: which room a `Hello` joins (seat token, resume, or none);
+//! - [`reaper`]: frees reservations not claimed in time;
 //!
 //! [`matchmake`] is `POST /matchmake`'s decision over any directory. A client
 //! that names no room (a plain `/ws` connection) is seated by [`seat_local`]:
@@ -14,6 +15,7 @@
 pub mod admit;
 pub mod directory;
 pub mod policy;
+pub mod reaper;
 pub mod seat;
 #[cfg(test)]
 mod tests;

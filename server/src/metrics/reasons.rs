@@ -18,12 +18,27 @@ use prometheus_client::metrics::family::Family;
 pub trait Reasons: EncodeLabelValue + Copy + Hash + Eq + Debug + Send + Sync + 'static {
     /// Every value, in declaration order.
     const ALL: &'static [Self];
+    /// The label's name.
+    const LABEL: &'static str = "reason";
 }
 
 /// Declares a label enum (variants are the label values, in snake case) and its
 /// [`Reasons::ALL`].
 macro_rules! reasons {
     (
+        $(#[$meta:meta])*
+        pub enum $name:ident {
+            $( $(#[$vmeta:meta])* $variant:ident, )+
+        }
+    ) => {
+        reasons! {
+            label "reason";
+            $(#[$meta])*
+            pub enum $name { $( $(#[$vmeta])* $variant, )+ }
+        }
+    };
+    (
+        label $label:literal;
         $(#[$meta:meta])*
         pub enum $name:ident {
             $( $(#[$vmeta:meta])* $variant:ident, )+
@@ -38,6 +53,7 @@ macro_rules! reasons {
 
         impl Reasons for $name {
             const ALL: &'static [Self] = &[$($name::$variant),+];
+            const LABEL: &'static str = $label;
         }
     };
 }
@@ -113,6 +129,27 @@ reasons! {
 }
 
 reasons! {
+    label "outcome";
+    /// How a `POST /matchmake` ended.
+    pub enum MatchmakeOutcome {
+        /// A seat was reserved (200).
+        ok,
+        /// No free seat and no room could be opened (503).
+        full,
+        /// The server is draining (503).
+        draining,
+        /// The room directory failed (503).
+        unavailable,
+        /// Unknown room kind or malformed JSON (400).
+        bad_request,
+        /// Missing or invalid join token with `--auth-secret` (401).
+        unauthorized,
+        /// Body over the limit or without a length (413, 411).
+        too_large,
+    }
+}
+
+reasons! {
     /// Why a connection was refused before the WebSocket upgrade.
     pub enum Refusal {
         /// `--max-connections` reached (HTTP 503).
@@ -134,10 +171,11 @@ reasons! {
     }
 }
 
-/// The label set of a [`ByReason`] family: `{reason="..."}`.
+/// The label set of a [`ByReason`] family: `{reason="..."}` (or the type's
+/// [`Reasons::LABEL`]).
 type ReasonLabel<R> = [(&'static str, R); 1];
 
-/// A counter family labelled `reason`, created with every value of `R` at 0.
+/// A counter family labelled `reason` (or [`Reasons::LABEL`]), created with every value of `R` at 0.
 #[derive(Debug)]
 pub struct ByReason<R: Reasons> {
     family: Family<ReasonLabel<R>, Counter>,
@@ -147,7 +185,7 @@ impl<R: Reasons> Default for ByReason<R> {
     fn default() -> Self {
         let family = Family::default();
         for &reason in R::ALL {
-            let _ = family.get_or_create(&[("reason", reason)]);
+            let _ = family.get_or_create(&[(R::LABEL, reason)]);
         }
         ByReason { family }
     }
@@ -156,12 +194,12 @@ impl<R: Reasons> Default for ByReason<R> {
 impl<R: Reasons> ByReason<R> {
     /// Adds `n` to `reason`'s counter.
     pub fn inc_by(&self, reason: R, n: u64) {
-        self.family.get_or_create(&[("reason", reason)]).inc_by(n);
+        self.family.get_or_create(&[(R::LABEL, reason)]).inc_by(n);
     }
 
     /// `reason`'s count so far.
     pub fn get(&self, reason: R) -> u64 {
-        self.family.get_or_create(&[("reason", reason)]).get()
+        self.family.get_or_create(&[(R::LABEL, reason)]).get()
     }
 
     /// The family, to register (a shared handle to the same counters).

@@ -47,6 +47,16 @@ pub struct RequestHead {
     pub ws_version: Option<String>,
     /// Every subprotocol offered in `Sec-WebSocket-Protocol`.
     pub ws_protocols: Vec<String>,
+    /// `Host`.
+    pub host: Option<String>,
+    /// `X-Forwarded-Proto` (set by a TLS-terminating proxy).
+    pub forwarded_proto: Option<String>,
+    /// `Authorization`.
+    pub authorization: Option<String>,
+    /// `Content-Length`: `Some(Err(()))` if present but not a number.
+    pub content_length: Option<Result<usize, ()>>,
+    /// `Transfer-Encoding` is present (bodies are accepted with a length only).
+    pub transfer_encoding: bool,
 }
 
 /// Why no request head could be read.
@@ -117,6 +127,11 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<(RequestHead, usize)>, HeadError>
             "sec-websocket-protocol" => head
                 .ws_protocols
                 .extend(value.split(',').map(|p| p.trim().to_string())),
+            "host" => head.host = Some(value.trim().to_string()),
+            "x-forwarded-proto" => head.forwarded_proto = Some(value.trim().to_string()),
+            "authorization" => head.authorization = Some(value.trim().to_string()),
+            "content-length" => head.content_length = Some(value.trim().parse().map_err(|_| ())),
+            "transfer-encoding" => head.transfer_encoding = true,
             _ => {}
         }
     }
@@ -132,6 +147,45 @@ impl RequestHead {
             .find(|(k, _)| *k == name)
             .map(|(_, v)| v)
     }
+}
+
+/// Why a request body could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    /// The peer closed or the socket failed.
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+    /// `Content-Length` is over the limit.
+    #[error("request body too large")]
+    TooLarge,
+    /// Chunked or otherwise unsized body, or a bad `Content-Length`.
+    #[error("a request body needs a valid Content-Length")]
+    LengthRequired,
+}
+
+/// Reads the body `head` announces (none without `Content-Length`), at most
+/// `max` bytes, starting with the bytes read after the head.
+pub async fn read_body<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    head: &RequestHead,
+    mut body: Vec<u8>,
+    max: usize,
+) -> Result<Vec<u8>, BodyError> {
+    if head.transfer_encoding {
+        return Err(BodyError::LengthRequired);
+    }
+    let len = match head.content_length {
+        None => 0,
+        Some(Ok(len)) => len,
+        Some(Err(())) => return Err(BodyError::LengthRequired),
+    };
+    if len > max || body.len() > len {
+        return Err(BodyError::TooLarge);
+    }
+    let have = body.len();
+    body.resize(len, 0);
+    stream.read_exact(&mut body[have..]).await?;
+    Ok(body)
 }
 
 /// Writes a complete response with a body and `Connection: close`, then shuts
@@ -204,9 +258,13 @@ fn reason_phrase(status: u16) -> &'static str {
     match status {
         101 => "Switching Protocols",
         200 => "OK",
+        204 => "No Content",
         400 => "Bad Request",
+        401 => "Unauthorized",
         404 => "Not Found",
         405 => "Method Not Allowed",
+        411 => "Length Required",
+        413 => "Content Too Large",
         426 => "Upgrade Required",
         429 => "Too Many Requests",
         431 => "Request Header Fields Too Large",

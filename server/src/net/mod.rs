@@ -1,6 +1,6 @@
 //! The network shell: the accept loop (connection limits, optional TLS) and
-//! per-connection routing of HTTP requests to `/healthz`, `/metrics` and the
-//! WebSocket endpoint `/ws`.
+//! per-connection routing of HTTP requests to `/healthz`, `/metrics`,
+//! matchmaking (`/matchmake`, `/rooms`) and the WebSocket endpoint `/ws`.
 
 pub mod connection;
 mod gate;
@@ -8,6 +8,7 @@ mod gated;
 pub mod http;
 mod inbound;
 pub mod limits;
+pub mod matchmake;
 pub mod outbound;
 pub mod rtt;
 pub mod send;
@@ -269,6 +270,9 @@ async fn serve_http<S: SessionStream>(
         }
         Ok(Ok(h)) => h,
     };
+    if head.path == matchmake::MATCHMAKE_PATH {
+        return matchmake::serve_matchmake(&mut stream, &head, leftover, shared, deadline).await;
+    }
     if head.method != "GET" {
         let _ = http::respond(
             &mut stream,
@@ -284,6 +288,7 @@ async fn serve_http<S: SessionStream>(
         "/healthz" => {
             let _ = healthz(&mut stream, shared).await;
         }
+        matchmake::ROOMS_PATH => matchmake::serve_rooms(&mut stream, shared).await,
         "/metrics" => {
             let body = shared.metrics.encode();
             let _ = http::respond(
