@@ -1,7 +1,8 @@
 //! The one place for helpers of the root end-to-end suite (`tests/e2e_*.rs`,
 //! `tests/adversarial.rs`): an in-process server on 127.0.0.1:0, groups of bots,
 //! bounded waits, the server's world as it was at each tick, raw protocol clients
-//! ([`raw`]), the built binaries ([`bins`]) and test certificates ([`tls`]).
+//! ([`raw`]), the built binaries ([`bins`]), test certificates ([`tls`]) and
+//! real Redis and nginx processes ([`services`]).
 //!
 //! Rules every helper keeps, so tests stay robust on a noisy shared machine:
 //! every wait is bounded and fails the test with a message saying what did not
@@ -22,6 +23,7 @@
 pub mod attack;
 pub mod bins;
 pub mod history;
+pub mod services;
 pub mod tls;
 
 use std::future::Future;
