@@ -9,6 +9,7 @@
 //! - [`schedule`]: the tick threads that run the rooms on their schedules;
 //! - [`matchmaker`]: where a player plays (joinOrCreate, the room directory,
 //!   seat tokens);
+//! - [`fleet`]: many processes sharing a Redis directory (`--redis`);
 //! - [`net`]: accept loop, HTTP endpoints, WebSocket sessions;
 //! - [`session`]: what a room and a connection share (ids, closing);
 //! - [`config`], [`metrics`], [`shared`], [`auth`]: what the parts share.
@@ -23,6 +24,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod fleet;
 pub mod matchmaker;
 pub mod metrics;
 pub mod net;

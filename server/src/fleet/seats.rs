@@ -1,0 +1,137 @@
+//! Seats in the fleet directory: which rooms of a kind have a free seat,
+//! reserving one atomically (never past capacity, under any concurrency),
+//! opening a room with a seat reserved, and claiming a reservation on the
+//! room's member. The Lua side is in [`super::scripts`].
+
+use std::fmt::Display;
+
+use super::membership::ms;
+use super::{Fleet, FleetError, StoredSeat, num};
+use crate::matchmaker::policy::Listing;
+use crate::room::{RoomHandle, RoomId};
+
+impl Fleet {
+    /// The open rooms of `kind` on live, non-draining members, with their
+    /// seats taken (including live reservations); `endpoint` is the member's
+    /// public URL.
+    pub async fn open_rooms(&self, kind: &str) -> Result<Vec<Listing>, FleetError> {
+        let flat: Vec<String> = self
+            .run(
+                self.scripts
+                    .open_rooms
+                    .prepare_invoke()
+                    .arg(self.prefix())
+                    .arg(kind),
+            )
+            .await?;
+        Ok(flat
+            .chunks_exact(5)
+            .filter_map(|c| {
+                Some(Listing {
+                    room: c[0].parse().ok()?,
+                    kind: kind.to_string(),
+                    capacity: num(&c[1]),
+                    taken: num(&c[2]),
+                    endpoint: c[3].clone(),
+                })
+            })
+            .collect())
+    }
+
+    /// Reserves a seat in `room` until `stored.expires_ms`; false if it is
+    /// full, draining, or its member is gone or draining.
+    pub async fn reserve(
+        &self,
+        room: RoomId,
+        seat: impl Display,
+        stored: &StoredSeat,
+    ) -> Result<bool, FleetError> {
+        let n: u8 = self
+            .run(
+                self.scripts
+                    .reserve
+                    .prepare_invoke()
+                    .arg(self.prefix())
+                    .arg(room.to_string())
+                    .arg(seat.to_string())
+                    .arg(stored.expires_ms)
+                    .arg(json(stored)),
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
+    /// Publishes `room`, just opened here, with `seat` reserved in it. False
+    /// if this member is draining or not registered (Redis restarted and the
+    /// heartbeat has not run yet).
+    pub async fn publish_opened(
+        &self,
+        room: &RoomHandle,
+        seat: impl Display,
+        stored: &StoredSeat,
+    ) -> Result<bool, FleetError> {
+        let _writes = self.writes.lock().await;
+        let n: u8 = self
+            .run(
+                self.scripts
+                    .open
+                    .prepare_invoke()
+                    .arg(self.prefix())
+                    .arg(&self.member)
+                    .arg(ms(self.config.fleet_ttl))
+                    .arg(room.id.to_string())
+                    .arg(&room.kind.spec.name)
+                    .arg(room.seats.capacity())
+                    .arg(room.seats.taken())
+                    .arg(seat.to_string())
+                    .arg(stored.expires_ms)
+                    .arg(json(stored)),
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
+    /// Claims reservation `seat` of `room` (a room of this member): takes the
+    /// seat in the room's local [`crate::room::Seats`] and moves it from
+    /// pending to taken in Redis, in that order and under this member's write
+    /// lock. `Ok(None)`, with the local seat given back, if Redis does not
+    /// know the reservation (claimed, expired, never made) or the room is
+    /// full here.
+    pub async fn claim(
+        &self,
+        room: &RoomHandle,
+        seat: impl Display,
+    ) -> Result<Option<StoredSeat>, FleetError> {
+        let pool = &self.host.env().rooms.pool;
+        let _writes = self.writes.lock().await;
+        if !pool.try_take(&room.seats) {
+            return Ok(None);
+        }
+        let claimed: Result<Option<String>, FleetError> = self
+            .run(
+                self.scripts
+                    .claim
+                    .prepare_invoke()
+                    .arg(self.prefix())
+                    .arg(room.id.to_string())
+                    .arg(seat.to_string()),
+            )
+            .await;
+        let stored = match claimed {
+            Ok(Some(data)) => serde_json::from_str(&data).ok(),
+            Ok(None) => None,
+            Err(e) => {
+                pool.release(&room.seats);
+                return Err(e);
+            }
+        };
+        if stored.is_none() {
+            pool.release(&room.seats);
+        }
+        Ok(stored)
+    }
+}
+
+fn json(stored: &StoredSeat) -> String {
+    serde_json::to_string(stored).unwrap_or_default()
+}
