@@ -9,6 +9,7 @@ use clap::Parser;
 use ticksync_protocol::{MoveConfig, client_msg_budget};
 
 use crate::auth::AuthSecret;
+use crate::fleet::FleetConfig;
 use crate::net::limits::RateConfig;
 use crate::room::kind::{KindArg, Kinds};
 
@@ -196,6 +197,10 @@ pub struct Config {
     /// Write logs as JSON lines instead of human-readable text.
     #[arg(long, env = "TICKSYNC_LOG_JSON", default_value_t = false)]
     pub log_json: bool,
+
+    /// Fleet membership (`--redis` and the flags that go with it).
+    #[command(flatten)]
+    pub fleet: FleetConfig,
 }
 
 /// A comma-separated list of IP addresses; the empty string is the empty list.
@@ -292,6 +297,7 @@ impl Config {
         if self.ping_interval >= self.idle_timeout {
             return Err("--ping-interval must be shorter than --idle-timeout".into());
         }
+        self.fleet.validate(self.auth_secret.as_ref())?;
         Ok(())
     }
 

@@ -85,6 +85,7 @@ pub struct Server {
     scheduler: Option<Scheduler>,
     stop_accept: watch::Sender<bool>,
     accept: tokio::task::JoinHandle<()>,
+    fleet: Option<fleet::Running>,
 }
 
 impl Server {
@@ -120,7 +121,16 @@ impl Server {
         };
         let placement = scheduler.placement().clone();
         let host = RoomHost::new(kinds, env, placement.clone());
-        let shared = Arc::new(Shared::new(config, metrics, host, placement));
+        let mut shared = Shared::new(config, metrics, host, placement);
+        let fleet = match shared.config.fleet.redis.is_some() {
+            true => Some(Self::join_fleet(&mut shared, addr)?),
+            false => None,
+        };
+        let shared = Arc::new(shared);
+        let fleet = match fleet {
+            Some(f) => Some(fleet::Running::start(f).await),
+            None => None,
+        };
         let (stop_accept, stop_rx) = watch::channel(false);
         let acceptor = tls.as_ref().map(|t| t.acceptor());
         let accept = tokio::spawn(net::accept_loop(
@@ -147,7 +157,31 @@ impl Server {
             scheduler: Some(scheduler),
             stop_accept,
             accept,
+            fleet,
         })
+    }
+
+    /// Makes `shared` a fleet member: seats are found and reserved through
+    /// Redis from now on.
+    fn join_fleet(shared: &mut Shared, addr: SocketAddr) -> Result<Arc<fleet::Fleet>, StartError> {
+        let config = &shared.config;
+        let url = config
+            .fleet
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{addr}"));
+        let max_players = u32::try_from(config.max_players).unwrap_or(u32::MAX);
+        let member = fleet::Fleet::new(config.fleet.clone(), url, shared.host.clone(), max_players)
+            .map_err(|e| StartError::Config(format!("--redis: {e}")))?;
+        let member = Arc::new(member);
+        shared.directory = Arc::new(fleet::RedisDirectory::new(member.clone()));
+        shared.fleet = Some(member.clone());
+        Ok(member)
+    }
+
+    /// This process's fleet membership (`--redis`).
+    pub fn fleet(&self) -> Option<&Arc<fleet::Fleet>> {
+        self.fleet.as_ref().map(|r| &r.fleet)
     }
 
     /// The address the server listens on.
@@ -223,6 +257,9 @@ impl Server {
         // `/healthz` answer 503 and new clients get a 503 instead of a reset.
         self.shared.draining.store(true, Ordering::Release);
         self.shared.host.stop_opening();
+        if let Some(fleet) = &self.fleet {
+            fleet.drain().await;
+        }
         let cause = CloseCause {
             code: close::GOING_AWAY,
             reason: "server shutting down",
@@ -243,6 +280,9 @@ impl Server {
             let _ = tokio::task::spawn_blocking(move || scheduler.stop()).await;
         }
         let _ = (&mut self.accept).await;
+        if let Some(fleet) = self.fleet.take() {
+            fleet.stop().await;
+        }
         info!(
             remaining = self.shared.connections.len(),
             "shutdown complete"

@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use dashmap::DashMap;
 
 use crate::config::Config;
+use crate::fleet::Fleet;
 use crate::matchmaker::admit::Gate;
 use crate::matchmaker::seat::SeatKey;
 use crate::matchmaker::{Directory, LocalDirectory};
@@ -52,6 +53,8 @@ pub struct Shared {
     pub directory: Arc<dyn Directory>,
     /// Signs and checks seat tokens.
     pub seat_key: SeatKey,
+    /// This process's membership in a fleet (`--redis`).
+    pub fleet: Option<Arc<Fleet>>,
 }
 
 impl Shared {
@@ -64,7 +67,9 @@ impl Shared {
     ) -> Shared {
         let host = Arc::new(host);
         let local = Arc::new(LocalDirectory::new(host.clone()));
-        let seat_key = SeatKey::new(config.auth_secret.as_ref());
+        // A fleet's members share the seat key: tokens minted by one member
+        // are checked by the room's member.
+        let seat_key = SeatKey::new(config.fleet.seat_secret(config.auth_secret.as_ref()));
         Shared {
             config,
             metrics,
@@ -76,6 +81,7 @@ impl Shared {
             directory: local.clone(),
             local,
             seat_key,
+            fleet: None,
         }
     }
 

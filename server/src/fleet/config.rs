@@ -22,7 +22,7 @@ pub struct FleetConfig {
     #[arg(long, env = "TICKSYNC_MEMBER_ID")]
     pub member_id: Option<String>,
 
-    /// The base URL players reach this member at (http:// or https://), e.g.
+    /// The base URL players reach this member at (http(s):// or ws(s)://), e.g.
     /// `https://play.example.com/m/m1` behind nginx. Matchmaking hands out
     /// `<public-url>/ws?room=...` (ws/wss). Default: `http://<bound address>`.
     #[arg(long, env = "TICKSYNC_PUBLIC_URL")]
@@ -65,15 +65,20 @@ impl FleetConfig {
             }
             return Ok(());
         };
+        if !url.starts_with("redis://") {
+            return Err(format!("--redis must be a redis:// URL, got {url:?}"));
+        }
         redis::Client::open(url.as_str()).map_err(|e| format!("--redis {url:?}: {e}"))?;
         if let Some(id) = &self.member_id {
             valid_member_id(id)?;
         }
         if let Some(u) = &self.public_url
-            && !(u.starts_with("http://") || u.starts_with("https://"))
+            && !["http://", "https://", "ws://", "wss://"]
+                .iter()
+                .any(|s| u.starts_with(s))
         {
             return Err(format!(
-                "--public-url must start with http:// or https://, got {u:?}"
+                "--public-url must start with http(s):// or ws(s)://, got {u:?}"
             ));
         }
         if self.fleet_secret.is_none() && auth_secret.is_none() {
@@ -174,10 +179,10 @@ mod tests {
                 .unwrap_err()
                 .contains("--member-id")
         );
-        assert!(with(&["--member-id", "-m"]).is_err());
+        assert!(with(&["--member-id=-m"]).is_err());
         assert_eq!(with(&["--member-id", "eu-1"]), Ok(()));
         assert!(
-            with(&["--public-url", "ws://x"])
+            with(&["--public-url", "tcp://x"])
                 .unwrap_err()
                 .contains("--public-url")
         );
@@ -186,7 +191,7 @@ mod tests {
                 .unwrap_err()
                 .contains("--fleet-ttl")
         );
-        let e = parse(&["--redis", "nope://x", "--fleet-secret", "0123456789abcdef"])
+        let e = parse(&["--redis", "not a url", "--fleet-secret", "0123456789abcdef"])
             .validate(None)
             .unwrap_err();
         assert!(e.contains("--redis"), "{e}");

@@ -32,10 +32,7 @@ impl Fleet {
                 .arg(&info.kind)
                 .arg(info.capacity)
                 .arg(room.seats.taken())
-                .arg(info.players)
-                .arg(info.tick)
-                .arg(info.tick_rate)
-                .arg(info.age_secs);
+                .arg(serde_json::to_string(&info).unwrap_or_default());
         }
         self.run(&call).await
     }
@@ -102,4 +99,72 @@ impl Fleet {
 /// A duration in whole milliseconds (Redis TTLs), at least 1.
 pub fn ms(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
+}
+
+/// A member's background work (heartbeat and inbox tasks), stopped by
+/// [`Running::stop`] or on drop.
+#[derive(Debug)]
+pub struct Running {
+    /// The membership.
+    pub fleet: Arc<Fleet>,
+    stop: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Running {
+    /// Registers `fleet` once (a failure is logged: Redis may come later) and
+    /// starts its heartbeat and inbox tasks.
+    pub async fn start(fleet: Arc<Fleet>) -> Running {
+        match fleet.heartbeat().await {
+            Ok(_) => {
+                info!(member = %fleet.member, url = %fleet.url, "registered in the fleet directory")
+            }
+            Err(e) => {
+                warn!(member = %fleet.member, error = %e, "fleet directory unreachable at start-up: retrying with every heartbeat")
+            }
+        }
+        let (stop, rx) = watch::channel(false);
+        let tasks = vec![
+            tokio::spawn(fleet.clone().run_membership(rx.clone())),
+            tokio::spawn(fleet.clone().run_inbox(rx)),
+        ];
+        Running { fleet, stop, tasks }
+    }
+
+    /// Marks the member draining in Redis (bounded: a Redis that does not
+    /// answer within 2 s does not hold up the shutdown).
+    pub async fn drain(&self) {
+        match tokio::time::timeout(Duration::from_secs(2), self.fleet.drain()).await {
+            Ok(Ok(rooms)) => {
+                info!(member = %self.fleet.member, rooms, "marked draining in the fleet directory")
+            }
+            Ok(Err(e)) => {
+                warn!(error = %e, "cannot mark this member draining in the fleet directory")
+            }
+            Err(_) => warn!("fleet directory did not answer the drain mark in time"),
+        }
+    }
+
+    /// Stops the tasks and removes the member from the directory.
+    pub async fn stop(mut self) {
+        let _ = self.stop.send(true);
+        for task in self.tasks.drain(..) {
+            let _ = task.await;
+        }
+        match tokio::time::timeout(Duration::from_secs(2), self.fleet.leave()).await {
+            Ok(Ok(_)) => info!(member = %self.fleet.member, "left the fleet directory"),
+            _ => {
+                warn!(member = %self.fleet.member, "could not leave the fleet directory: its entries expire with their TTL")
+            }
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
 }

@@ -11,12 +11,14 @@
 //! member re-registers everything by itself when Redis is back.
 //!
 //! - [`config`]: the flags;
+//! - [`directory`]: the matchmaker's directory over Redis;
 //! - [`scripts`]: the Lua scripts and the Redis keys they use;
 //! - [`membership`]: heartbeat, drain, leave;
 //! - [`seats`]: open rooms, reservations, claims;
 //! - [`inbox`]: "open a room for this seat" requests between members.
 
 pub mod config;
+pub mod directory;
 pub mod inbox;
 pub mod membership;
 pub mod scripts;
@@ -30,9 +32,11 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use serde::{Deserialize, Serialize};
 
 pub use config::FleetConfig;
+pub use directory::RedisDirectory;
+pub use membership::Running;
 use scripts::Scripts;
 
-use crate::room::{RoomHost, RoomId};
+use crate::room::{RoomHost, RoomInfo};
 
 /// Longest a single Redis command may take before the caller treats Redis as
 /// unavailable.
@@ -60,7 +64,7 @@ impl From<redis::RedisError> for FleetError {
 pub struct MemberInfo {
     /// Its id.
     pub id: String,
-    /// Its public base URL.
+    /// Its public WebSocket base URL.
     pub url: String,
     /// Its `--max-players`.
     pub capacity: u32,
@@ -79,29 +83,16 @@ impl MemberInfo {
     }
 }
 
-/// One room of the fleet as `GET /rooms` lists it with `--redis`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// One room of the fleet as `GET /rooms` lists it with `--redis`: its entry
+/// as of its member's last heartbeat, with the member and the seats taken now.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FleetRoom {
-    /// The room's id.
-    pub id: RoomId,
     /// The member that runs it.
     pub member: String,
-    /// The member's public base URL.
+    /// The member's public WebSocket base URL.
     pub url: String,
-    /// Its kind.
-    pub kind: String,
-    /// Its capacity.
-    pub capacity: u32,
-    /// Seats taken: players, seats its member holds, live reservations.
-    pub taken: u32,
-    /// Players in it (at the member's last heartbeat).
-    pub players: u32,
-    /// Its tick (at the member's last heartbeat).
-    pub tick: u32,
-    /// Its kind's tick rate.
-    pub tick_rate: u16,
-    /// Seconds since it opened.
-    pub age_secs: u64,
+    /// The room.
+    pub info: RoomInfo,
 }
 
 /// A seat reservation as the directory stores it (`seat:<room>:<seat>`).
@@ -119,7 +110,8 @@ pub struct StoredSeat {
 pub struct Fleet {
     /// This member's id.
     pub member: String,
-    /// Where players reach it (`--public-url`, or `http://<bound address>`).
+    /// Where players reach it: the WebSocket base URL of `--public-url`
+    /// (or of `http://<bound address>`), as listings carry it.
     pub url: String,
     config: FleetConfig,
     client: redis::Client,
@@ -171,7 +163,7 @@ impl Fleet {
         let conn = ConnectionManager::new_lazy_with_config(client.clone(), manager)?;
         Ok(Fleet {
             member: config.member_id(),
-            url,
+            url: Fleet::ws_base(&url),
             config,
             client,
             conn,
@@ -200,18 +192,17 @@ impl Fleet {
         self.draining.load(Ordering::Acquire)
     }
 
-    /// The WebSocket URL a player uses for `room` on a member reached at
-    /// `base` (`http(s)://...` becomes `ws(s)://.../ws?room=ID`).
-    pub fn ws_url(base: &str, room: RoomId) -> String {
+    /// The WebSocket base URL of a member reached at `base`: `http(s)://` becomes
+    /// `ws(s)://`, a trailing `/` goes; players connect to `<it>/ws?room=ID`.
+    pub fn ws_base(base: &str) -> String {
         let base = base.trim_end_matches('/');
-        let ws = if let Some(rest) = base.strip_prefix("https://") {
+        if let Some(rest) = base.strip_prefix("https://") {
             format!("wss://{rest}")
         } else if let Some(rest) = base.strip_prefix("http://") {
             format!("ws://{rest}")
         } else {
             base.to_string()
-        };
-        format!("{ws}/ws?room={room}")
+        }
     }
 
     /// Every live member.
@@ -238,23 +229,20 @@ impl Fleet {
             .run(self.scripts.rooms.prepare_invoke().arg(self.prefix()))
             .await?;
         let mut rooms: Vec<FleetRoom> = flat
-            .chunks_exact(10)
+            .chunks_exact(4)
             .filter_map(|c| {
+                let mut info: RoomInfo = serde_json::from_str(&c[2]).ok()?;
+                let taken: u32 = num(&c[3]);
+                info.reserved = taken.saturating_sub(info.players);
+                info.member = Some(c[0].clone());
                 Some(FleetRoom {
-                    id: c[0].parse().ok()?,
-                    member: c[1].clone(),
-                    url: c[2].clone(),
-                    kind: c[3].clone(),
-                    capacity: num(&c[4]),
-                    taken: num(&c[5]),
-                    players: num(&c[6]),
-                    tick: num(&c[7]),
-                    tick_rate: num(&c[8]),
-                    age_secs: num(&c[9]),
+                    member: c[0].clone(),
+                    url: c[1].clone(),
+                    info,
                 })
             })
             .collect();
-        rooms.sort_by(|a, b| a.member.cmp(&b.member).then(a.id.cmp(&b.id)));
+        rooms.sort_by(|a, b| a.member.cmp(&b.member).then(a.info.id.cmp(&b.info.id)));
         Ok(rooms)
     }
 

@@ -13,7 +13,7 @@
 //! | `P member:<id>` | hash | url, capacity, taken, players, rooms, draining, heartbeat_ms | TTL, refreshed by each heartbeat |
 //! | `P members` | zset | member id → expiry (ms) | entries pruned by score |
 //! | `P member-rooms:<id>` | set | the member's room ids | TTL |
-//! | `P room:<id>` | hash | member, kind, capacity, taken, players, tick, tick_rate, age_secs, draining | TTL |
+//! | `P room:<id>` | hash | member, kind, capacity, taken, draining, info (its `GET /rooms` entry) | TTL |
 //! | `P kind:<kind>` | zset | room id → expiry (ms) | entries pruned by score |
 //! | `P pending:<room>` | zset | seat id → expires_ms | until its last reservation expires |
 //! | `P seat:<room>:<seat>` | string | the reservation (JSON) | until it expires (+1 s) |
@@ -35,8 +35,8 @@ const NOW: &str = "local t = redis.call('TIME')\nlocal now = tonumber(t[1]) * 10
 /// and forgets rooms it no longer runs.
 ///
 /// ARGV: prefix, member, ttl_ms, url, capacity, taken, players, draining
-/// (0/1), then 8 per room: id, kind, capacity, taken, players, tick,
-/// tick_rate, age_secs. Returns the number of rooms.
+/// (0/1), then 5 per room: id, kind, capacity, taken, info (the room's
+/// `GET /rooms` entry as JSON). Returns the number of rooms.
 const PUBLISH: &str = r#"
 local P, m, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local mk = P .. 'member:' .. m
@@ -44,7 +44,7 @@ local draining = ARGV[8]
 -- A member that started draining stays draining: a heartbeat that was in
 -- flight when the drain was marked must not reopen it.
 if redis.call('HGET', mk, 'draining') == '1' then draining = '1' end
-local n = (#ARGV - 8) / 8
+local n = (#ARGV - 8) / 5
 redis.call('HSET', mk, 'url', ARGV[4], 'capacity', ARGV[5], 'taken', ARGV[6],
   'players', ARGV[7], 'draining', draining, 'rooms', n, 'heartbeat_ms', now)
 redis.call('PEXPIRE', mk, ttl)
@@ -53,13 +53,12 @@ redis.call('ZREMRANGEBYSCORE', P .. 'members', '-inf', now)
 local mr = P .. 'member-rooms:' .. m
 local current = {}
 for i = 0, n - 1 do
-  local b = 9 + i * 8
+  local b = 9 + i * 5
   local rid, kind = ARGV[b], ARGV[b + 1]
   current[rid] = true
   local rk = P .. 'room:' .. rid
   redis.call('HSET', rk, 'member', m, 'kind', kind, 'capacity', ARGV[b + 2],
-    'taken', ARGV[b + 3], 'players', ARGV[b + 4], 'tick', ARGV[b + 5],
-    'tick_rate', ARGV[b + 6], 'age_secs', ARGV[b + 7], 'draining', draining)
+    'taken', ARGV[b + 3], 'info', ARGV[b + 4], 'draining', draining)
   redis.call('PEXPIRE', rk, ttl)
   redis.call('ZADD', P .. 'kind:' .. kind, now + ttl, rid)
   redis.call('SADD', mr, rid)
@@ -81,7 +80,7 @@ return n
 /// seat reserved in it (one step, so no other matchmake can fill it first).
 ///
 /// ARGV: prefix, member, ttl_ms, room, kind, capacity, taken, seat,
-/// expires_ms, reservation. Returns 1, or 0 if the member is draining or
+/// expires_ms, reservation, info. Returns 1, or 0 if the member is draining or
 /// unknown (its heartbeat has not registered it, or it expired).
 const OPEN: &str = r#"
 local P, m, ttl, rid, kind = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5]
@@ -90,8 +89,7 @@ local md = redis.call('HGET', P .. 'member:' .. m, 'draining')
 if md ~= '0' or expires <= now then return 0 end
 local rk = P .. 'room:' .. rid
 redis.call('HSET', rk, 'member', m, 'kind', kind, 'capacity', ARGV[6],
-  'taken', ARGV[7], 'players', 0, 'tick', 0, 'tick_rate', 0, 'age_secs', 0,
-  'draining', '0')
+  'taken', ARGV[7], 'info', ARGV[11], 'draining', '0')
 redis.call('PEXPIRE', rk, ttl)
 redis.call('ZADD', P .. 'kind:' .. kind, now + ttl, rid)
 redis.call('SADD', P .. 'member-rooms:' .. m, rid)
@@ -218,9 +216,9 @@ end
 return out
 "#;
 
-/// Every room of every live member: 10 strings each: id, member, member url,
-/// kind, capacity, taken (with live reservations), players, tick, tick_rate,
-/// age_secs. ARGV: prefix.
+/// Every room of every live member: 4 strings each: member, member url, info
+/// (JSON, as of the member's last heartbeat), seats taken now (with live
+/// reservations). ARGV: prefix.
 const ROOMS: &str = r#"
 local P = ARGV[1]
 redis.call('ZREMRANGEBYSCORE', P .. 'members', '-inf', now)
@@ -229,17 +227,13 @@ for _, m in ipairs(redis.call('ZRANGE', P .. 'members', 0, -1)) do
   local url = redis.call('HGET', P .. 'member:' .. m, 'url')
   if url then
     for _, rid in ipairs(redis.call('SMEMBERS', P .. 'member-rooms:' .. m)) do
-      local r = redis.call('HMGET', P .. 'room:' .. rid, 'kind', 'capacity', 'taken',
-        'players', 'tick', 'tick_rate', 'age_secs')
+      local r = redis.call('HMGET', P .. 'room:' .. rid, 'info', 'taken')
       if r[1] then
         local pending = redis.call('ZCOUNT', P .. 'pending:' .. rid, '(' .. now, '+inf')
-        table.insert(out, rid)
         table.insert(out, m)
         table.insert(out, url)
         table.insert(out, r[1])
-        table.insert(out, r[2])
-        table.insert(out, tostring(tonumber(r[3]) + pending))
-        for i = 4, 7 do table.insert(out, r[i]) end
+        table.insert(out, tostring(tonumber(r[2]) + pending))
       end
     end
   end

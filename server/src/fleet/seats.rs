@@ -85,7 +85,8 @@ impl Fleet {
                     .arg(room.seats.taken())
                     .arg(seat.to_string())
                     .arg(stored.expires_ms)
-                    .arg(json(stored)),
+                    .arg(json(stored))
+                    .arg(serde_json::to_string(&room.info()).unwrap_or_default()),
             )
             .await?;
         Ok(n == 1)

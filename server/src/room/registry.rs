@@ -57,6 +57,14 @@ impl Serialize for RoomId {
     }
 }
 
+impl<'de> serde::Deserialize<'de> for RoomId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse()
+            .map_err(|()| serde::de::Error::custom("a room id is 16 hex digits"))
+    }
+}
+
 /// The room is gone (closed, or its thread stopped).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("the room is closed")]
@@ -77,8 +85,9 @@ pub struct RoomHandle {
     created: Instant,
 }
 
-/// One room as `GET /rooms` lists it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// One room as `GET /rooms` lists it (a fleet member reads other members'
+/// entries back from Redis, hence `Deserialize`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct RoomInfo {
     /// The room's id.
     pub id: RoomId,
@@ -98,6 +107,9 @@ pub struct RoomInfo {
     pub age_secs: u64,
     /// Tick timing, traffic and the rest.
     pub stats: RoomStatsView,
+    /// The fleet member that runs it (`--redis` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub member: Option<String>,
 }
 
 impl RoomHandle {
@@ -146,6 +158,7 @@ impl RoomHandle {
             tick_rate: self.kind.spec.tick_rate,
             age_secs: self.created.elapsed().as_secs(),
             stats: self.stats.view(),
+            member: None,
         }
     }
 

@@ -41,7 +41,7 @@ pub struct RoomStats {
 }
 
 /// A copy of [`RoomStats`] for JSON.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct RoomStatsView {
     /// Ticks run.
     pub ticks: u64,
