@@ -245,23 +245,23 @@ return out
 /// restart flushed the script cache).
 #[derive(Debug)]
 pub struct Scripts {
-    /// See [`PUBLISH`].
+    /// The heartbeat (register, refresh, forget closed rooms).
     pub publish: Script,
-    /// See [`OPEN`].
+    /// Publish a room just opened here with the requested seat reserved.
     pub open: Script,
-    /// See [`OPEN_ROOMS`].
+    /// Open rooms of a kind with their seats taken.
     pub open_rooms: Script,
-    /// See [`RESERVE`].
+    /// Reserve one seat, never past capacity.
     pub reserve: Script,
-    /// See [`CLAIM`].
+    /// Claim a reservation on the room's member.
     pub claim: Script,
-    /// See [`DRAIN`].
+    /// Mark a member and its rooms draining.
     pub drain: Script,
-    /// See [`LEAVE`].
+    /// Remove a member and its rooms.
     pub leave: Script,
-    /// See [`MEMBERS`].
+    /// Every live member.
     pub members: Script,
-    /// See [`ROOMS`].
+    /// Every room of every live member.
     pub rooms: Script,
 }
 

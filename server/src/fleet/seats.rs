@@ -93,7 +93,7 @@ impl Fleet {
     }
 
     /// Claims reservation `seat` of `room` (a room of this member): takes the
-    /// seat in the room's local [`crate::room::Seats`] and moves it from
+    /// seat in the room's local [`crate::room::seats::Seats`] and moves it from
     /// pending to taken in Redis, in that order and under this member's write
     /// lock. `Ok(None)`, with the local seat given back, if Redis does not
     /// know the reservation (claimed, expired, never made) or the room is
