@@ -62,6 +62,9 @@ struct Listed {
     tick: u32,
     tick_rate: u16,
     age_secs: u64,
+    /// The fleet member that runs it (`--redis` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    member: Option<String>,
 }
 
 impl From<RoomInfo> for Listed {
@@ -75,6 +78,7 @@ impl From<RoomInfo> for Listed {
             tick: r.tick,
             tick_rate: r.tick_rate,
             age_secs: r.age_secs,
+            member: r.member,
         }
     }
 }
