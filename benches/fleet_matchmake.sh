@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Matchmakes per second and latency percentiles through one fleet member and
+# through nginx in front of three (docs/SCALING.md, "Measured"). Starts its own
+# redis-server, members and nginx on 127.0.0.1, stops them at the end.
+#
+#   benches/fleet_matchmake.sh [BINARY] [REQUESTS] [CONCURRENCY]
+#
+# BINARY defaults to target/release/ticksync-server. Each request is one
+# `POST /matchmake` with curl; the figures are curl's time_total.
+set -euo pipefail
+BIN=${1:-target/release/ticksync-server}
+N=${2:-2000}
+C=${3:-16}
+DIR=$(mktemp -d /tmp/ticksync-fleet-bench.XXXXXX)
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$DIR"; }
+trap cleanup EXIT
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+RP=$(port); NP=$(port)
+redis-server --port "$RP" --bind 127.0.0.1 --save "" --appendonly no --dir "$DIR" --loglevel warning & PIDS+=($!)
+sleep 0.5
+MEMBERS=""
+for i in 1 2 3; do
+  P=$(port)
+  "$BIN" --bind 127.0.0.1:"$P" --redis redis://127.0.0.1:"$RP"/ --member-id m$i \
+    --public-url http://127.0.0.1:"$NP"/m/m$i --fleet-secret bench-fleet-secret-0123 \
+    --room-capacity 64 --max-players 100000 --max-rooms 10000 >"$DIR/m$i.log" 2>&1 & PIDS+=($!)
+  eval "P$i=$P"
+  MEMBERS="$MEMBERS m$i:$P"
+done
+{
+  for m in $MEMBERS; do echo "upstream ticksync_member_${m%%:*} { server 127.0.0.1:${m##*:}; }"; done
+  echo 'map $ticksync_member $ticksync_upstream { default "";'
+  for m in $MEMBERS; do echo "  ${m%%:*} ticksync_member_${m%%:*};"; done
+  echo '}'
+  echo 'upstream ticksync_any {'; for m in $MEMBERS; do echo "  server 127.0.0.1:${m##*:};"; done; echo '}'
+} > "$DIR/members.conf"
+sed "s/listen 127.0.0.1:8080;/listen 127.0.0.1:$NP;/" deploy/nginx/ticksync.conf > "$DIR/ticksync.conf"
+mkdir -p "$DIR/logs"
+cat > "$DIR/nginx.conf" <<CONF
+daemon off; worker_processes 1; pid $DIR/nginx.pid; error_log $DIR/logs/error.log warn;
+$( [ "$(id -u)" = 0 ] && echo "user root;" )
+events { worker_connections 4096; }
+http { access_log off; include $DIR/members.conf; include $DIR/ticksync.conf; }
+CONF
+nginx -p "$DIR" -c "$DIR/nginx.conf" & PIDS+=($!)
+sleep 2
+run() { # URL label
+  local start end
+  start=$(date +%s.%N)
+  seq "$N" | xargs -P "$C" -I{} curl -s -o /dev/null -w '%{http_code} %{time_total}\n' -X POST "$1/matchmake" > "$DIR/$2.txt"
+  end=$(date +%s.%N)
+  python3 - "$DIR/$2.txt" "$start" "$end" "$2" <<'PY'
+import sys
+rows=[l.split() for l in open(sys.argv[1])]
+ok=sorted(float(t) for c,t in rows if c=="200")
+el=float(sys.argv[3])-float(sys.argv[2])
+q=lambda p: ok[min(len(ok)-1,int(p*len(ok)))]*1000
+print(f"{sys.argv[4]}: {len(ok)}/{len(rows)} ok, {len(ok)/el:.0f} matchmakes/s, p50 {q(0.5):.1f} ms, p99 {q(0.99):.1f} ms")
+PY
+}
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+run "http://127.0.0.1:$P1" one-member
+run "http://127.0.0.1:$NP" three-members-via-nginx
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
