@@ -201,6 +201,10 @@ pub struct Config {
     /// Fleet membership (`--redis` and the flags that go with it).
     #[command(flatten)]
     pub fleet: FleetConfig,
+
+    /// Running as an Agones game server (`--agones` and its settings).
+    #[command(flatten)]
+    pub agones: crate::agones::AgonesArgs,
 }
 
 /// A comma-separated list of IP addresses; the empty string is the empty list.
@@ -298,7 +302,7 @@ impl Config {
             return Err("--ping-interval must be shorter than --idle-timeout".into());
         }
         self.fleet.validate(self.auth_secret.as_ref())?;
-        Ok(())
+        self.agones.validate()
     }
 
     /// The room kinds on offer, validated; the default kind first.

@@ -12,6 +12,7 @@
 //! - [`fleet`]: many processes sharing a Redis directory (`--redis`);
 //! - [`net`]: accept loop, HTTP endpoints, WebSocket sessions;
 //! - [`session`]: what a room and a connection share (ids, closing);
+//! - [`agones`]: running as an Agones game server (`--agones`);
 //! - [`config`], [`metrics`], [`shared`], [`auth`]: what the parts share.
 //!
 //! ```no_run
@@ -22,6 +23,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod agones;
 pub mod auth;
 pub mod config;
 pub mod fleet;
@@ -86,6 +88,8 @@ pub struct Server {
     stop_accept: watch::Sender<bool>,
     accept: tokio::task::JoinHandle<()>,
     fleet: Option<fleet::Running>,
+    agones: Option<agones::Agones>,
+    stop_requested: Arc<watch::Sender<bool>>,
 }
 
 impl Server {
@@ -149,6 +153,13 @@ impl Server {
             .as_ref()
             .filter(|_| !every.is_zero())
             .map(|t| tokio::spawn(t.clone().watch(shared.clone(), every)));
+        let stop_requested = Arc::new(watch::Sender::new(false));
+        // Listening: Ready may go out now.
+        let agones = shared
+            .config
+            .agones
+            .enabled
+            .then(|| start_agones(&shared, stop_requested.clone()));
         Ok(Server {
             addr,
             shared,
@@ -158,7 +169,22 @@ impl Server {
             stop_accept,
             accept,
             fleet,
+            agones,
+            stop_requested,
         })
+    }
+
+    /// Resolves when something inside the server asks for a drain: the
+    /// Agones GameServer was deleted or shut down. The binary then drains as
+    /// on SIGTERM.
+    pub async fn stop_requested(&self) {
+        let mut rx = self.stop_requested.subscribe();
+        let _ = rx.wait_for(|s| *s).await;
+    }
+
+    /// The Agones integration, with `--agones`.
+    pub fn agones(&self) -> Option<&agones::Agones> {
+        self.agones.as_ref()
     }
 
     /// Makes `shared` a fleet member: seats are found and reserved through
@@ -272,6 +298,9 @@ impl Server {
         while !self.shared.connections.is_empty() && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
+        if let Some(agones) = self.agones.take() {
+            agones.shutdown().await;
+        }
         let _ = self.stop_accept.send(true);
         if let Some(w) = self.tls_watch.take() {
             w.abort();
@@ -288,6 +317,19 @@ impl Server {
             "shutdown complete"
         );
     }
+}
+
+/// Starts the Agones tasks of a listening server; a deleted GameServer
+/// requests the drain.
+fn start_agones(shared: &Arc<Shared>, stop_requested: Arc<watch::Sender<bool>>) -> agones::Agones {
+    agones::Agones::start(
+        &shared.config.agones,
+        Arc::new(agones::probe::ServerProbe::new(shared.clone())),
+        shared.metrics.agones.clone(),
+        Box::new(move || {
+            stop_requested.send_replace(true);
+        }),
+    )
 }
 
 impl Drop for Server {

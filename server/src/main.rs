@@ -136,7 +136,7 @@ fn hangups() -> Option<std::future::Pending<()>> {
 /// certificate and key (a bad pair is logged and the current one kept).
 #[cfg(unix)]
 async fn serve_until_shutdown(server: &Server, hangups: Option<tokio::signal::unix::Signal>) {
-    let shutdown = shutdown_signal();
+    let shutdown = shutdown_requested(server);
     tokio::pin!(shutdown);
     let Some(mut hup) = hangups else {
         return shutdown.await;
@@ -154,8 +154,17 @@ async fn serve_until_shutdown(server: &Server, hangups: Option<tokio::signal::un
 }
 
 #[cfg(not(unix))]
-async fn serve_until_shutdown(_server: &Server, _hangups: Option<std::future::Pending<()>>) {
-    shutdown_signal().await;
+async fn serve_until_shutdown(server: &Server, _hangups: Option<std::future::Pending<()>>) {
+    shutdown_requested(server).await;
+}
+
+/// A signal, or the server itself asking for a drain (its Agones GameServer
+/// was deleted).
+async fn shutdown_requested(server: &Server) {
+    tokio::select! {
+        _ = shutdown_signal() => {}
+        _ = server.stop_requested() => info!("drain requested by Agones"),
+    }
 }
 
 async fn shutdown_signal() {

@@ -3,11 +3,13 @@
 //! value from the first scrape ([`ByReason`]); docs/OPERATIONS.md section 4 lists
 //! every family and label value, and a test holds the two together.
 
+mod agones;
 mod reasons;
 
+pub use agones::AgonesMetrics;
 pub use reasons::{
     ByReason, DisconnectReason, InputRejection, MatchmakeOutcome, Reasons, Refusal, ReloadResult,
-    RoomCloseReason,
+    RoomCloseReason, SdkCall,
 };
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -74,6 +76,8 @@ pub struct Metrics {
     matchmakes: ByReason<MatchmakeOutcome>,
     /// Seat reservations freed unused at `--seat-timeout`.
     pub reservations_expired: Counter,
+    /// The Agones SDK calls and state (`--agones`).
+    pub agones: AgonesMetrics,
 }
 
 impl Default for Metrics {
@@ -126,6 +130,7 @@ impl Metrics {
             rtt: Histogram::new([
                 0.005, 0.01, 0.02, 0.035, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0, 2.0,
             ]),
+            agones: AgonesMetrics::default(),
         };
         m.register()
     }
@@ -269,6 +274,7 @@ impl Metrics {
             "Seat reservations freed because their seat token was not used in time",
             self.reservations_expired.clone(),
         );
+        self.agones.register(r);
         self
     }
 

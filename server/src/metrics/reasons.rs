@@ -162,6 +162,29 @@ reasons! {
 }
 
 reasons! {
+    label "call";
+    /// A call to the Agones SDK server (`--agones`, docs/OPERATIONS.md section 7).
+    pub enum SdkCall {
+        /// `Ready`: the listener is up.
+        ready,
+        /// `Health`: a ping while the tick threads are alive.
+        health,
+        /// `Shutdown`: after the drain.
+        shutdown,
+        /// `SetLabel`.
+        label,
+        /// `SetAnnotation`.
+        annotation,
+        /// `UpdateCounter` (the `rooms` and `players` counters).
+        counter,
+        /// `GetGameServer`.
+        gameserver,
+        /// `WatchGameServer`: opening the stream, or the stream breaking.
+        watch,
+    }
+}
+
+reasons! {
     /// How a TLS certificate reload ended.
     pub enum ReloadResult {
         /// The new pair is in use for new connections.
@@ -176,7 +199,8 @@ reasons! {
 type ReasonLabel<R> = [(&'static str, R); 1];
 
 /// A counter family labelled `reason` (or [`Reasons::LABEL`]), created with every value of `R` at 0.
-#[derive(Debug)]
+/// Clones share the counters.
+#[derive(Debug, Clone)]
 pub struct ByReason<R: Reasons> {
     family: Family<ReasonLabel<R>, Counter>,
 }

@@ -43,7 +43,7 @@ use prometheus_client::metrics::counter::Counter;
 /// A tick thread that has not finished an iteration for this long is stuck
 /// (a room's tick never returns) or dead: `/healthz` fails, so an orchestrator
 /// restarts the process.
-const STALLED_TICK_THREAD: Duration = Duration::from_secs(10);
+pub(crate) const STALLED_TICK_THREAD: Duration = Duration::from_secs(10);
 
 /// Accepts connections until `shutdown` turns true; with `tls`, every connection
 /// is TLS (`wss://`, `https://`).
