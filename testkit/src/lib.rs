@@ -1,10 +1,12 @@
 //! Test support shared by `server/tests/` and the workspace's end-to-end tests
 //! (`tests/`): the one raw WebSocket protocol client ([`raw`]), a raw HTTP
-//! client ([`http`]) and the bounded wait they use. Never published (`publish = false`): only tests depend on it.
+//! client ([`http`]), the bounded wait they use, and a stand-in of the Agones
+//! SDK server ([`agones`]). Never published (`publish = false`): only tests depend on it.
 //!
 //! Every wait is bounded and fails the test with a message saying what did not
 //! happen, so a lost message is a clear failure, never a hang.
 
+pub mod agones;
 pub mod http;
 pub mod raw;
 
