@@ -4,17 +4,22 @@
 //! Health at its interval, labels, the counters following joins and leaves,
 //! an allocation seen and exposed, deletion draining the server, Shutdown
 //! after the drain, a lost or hung SDK server survived without touching the
-//! tick or the players, and nothing at all without `--agones`.
+//! tick or the players, Health withheld while a tick thread is stalled,
+//! nothing at all without `--agones`; and the binary: Shutdown after the
+//! SIGTERM drain, exiting by itself when its GameServer is deleted.
 
 mod common;
 
 use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use common::bins::{ServerProcess, built_binaries};
 use common::raw::{Ended, RawPlayer};
 use common::{WAIT, eventually, within};
-use ticksync_server::agones::{PLAYERS, ROOMS};
-use ticksync_server::metrics::SdkCall;
+use ticksync_server::agones::{Agones, AgonesArgs, Fill, Load, PLAYERS, Probe, ROOMS};
+use ticksync_server::metrics::{AgonesMetrics, SdkCall};
 use ticksync_server::{Config, Server};
 use ticksync_testkit::agones::{Counter, StandIn};
 
@@ -28,6 +33,8 @@ fn agones_config(sdk_port: u16) -> Config {
     c.agones.health_interval = Duration::from_millis(100);
     c.agones.counter_interval = Duration::from_millis(50);
     c.agones.timeout = Duration::from_millis(500);
+    // Rooms close soon after their last player: the rooms counter moves.
+    c.room_idle_timeout = Duration::from_millis(300);
     c
 }
 
@@ -59,6 +66,7 @@ async fn ready_after_listen_health_counters_allocation_then_shutdown_after_the_d
     let stand_in = StandIn::start(DECLARED).await;
     let server = start_on_known_port(&stand_in, agones_config(stand_in.port())).await;
     let max_players = server.config().max_players as i64;
+    let max_rooms = server.config().max_rooms as i64;
 
     stand_in.wait_for("Ready", |s| s.state() == "Ready").await;
     assert_eq!(
@@ -100,20 +108,25 @@ async fn ready_after_listen_health_counters_allocation_then_shutdown_after_the_d
                 })
         }
     };
+    let rooms_are = |n: i64| {
+        move |s: &StandIn| {
+            s.counter(ROOMS)
+                == Some(Counter {
+                    count: n,
+                    capacity: max_rooms,
+                })
+        }
+    };
     stand_in.wait_for("players = 0", players_are(0)).await;
-    assert_eq!(
-        stand_in.counter(ROOMS),
-        Some(Counter {
-            count: 1,
-            capacity: 1
-        })
-    );
+    stand_in.wait_for("rooms = 0", rooms_are(0)).await;
     let addr = server.local_addr();
     let mut players = Vec::new();
     for i in 0..3 {
         players.push(RawPlayer::join(addr, &format!("p{i}")).await);
     }
+    // A plain client is seated in the default room, opened on demand.
     stand_in.wait_for("players = 3", players_are(3)).await;
+    stand_in.wait_for("rooms = 1", rooms_are(1)).await;
     let mut leaving = players.pop().expect("a player");
     assert_eq!(
         leaving.client.close_normal().await,
@@ -235,6 +248,17 @@ async fn a_lost_or_hung_sdk_server_is_survived_and_caught_up_with() {
         "join took {join_time:?}"
     );
 
+    // Everyone leaves: players 0, and the room closes after its idle timeout.
+    for mut p in [a, b] {
+        p.client.close_normal().await;
+    }
+    stand_in
+        .wait_for("players = 0, rooms = 0", |s| {
+            s.counter(PLAYERS).map(|c| c.count) == Some(0)
+                && s.counter(ROOMS).map(|c| c.count) == Some(0)
+        })
+        .await;
+
     within(WAIT, "the shutdown", server.shutdown()).await;
     assert_eq!(stand_in.calls_to("/shutdown").len(), 1);
 }
@@ -268,4 +292,105 @@ async fn without_agones_nothing_calls_the_sdk_server() {
     assert!(server.agones().is_none());
     within(WAIT, "the shutdown", server.shutdown()).await;
     assert_eq!(stand_in.calls().len(), 0, "{:?}", stand_in.calls());
+}
+
+/// A server whose tick threads the test stalls at will.
+struct FakeProbe {
+    alive: AtomicBool,
+}
+
+impl Probe for FakeProbe {
+    fn tick_threads_alive(&self) -> bool {
+        self.alive.load(Ordering::SeqCst)
+    }
+
+    fn load(&self) -> Load {
+        let fill = Fill {
+            count: 0,
+            capacity: 10,
+        };
+        Load {
+            rooms: fill,
+            players: fill,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_pings_stop_while_a_tick_thread_is_stalled() {
+    let stand_in = StandIn::start(DECLARED).await;
+    let args = AgonesArgs {
+        enabled: true,
+        sdk_port: Some(stand_in.port()),
+        health_interval: Duration::from_millis(50),
+        timeout: Duration::from_millis(500),
+        counter_interval: Duration::from_millis(50),
+    };
+    let probe = Arc::new(FakeProbe {
+        alive: AtomicBool::new(true),
+    });
+    let metrics = AgonesMetrics::default();
+    let agones = Agones::start(&args, probe.clone(), metrics.clone(), Box::new(|| {}));
+    stand_in
+        .wait_for("Health pings", |s| health_pings(s).len() >= 3)
+        .await;
+
+    probe.alive.store(false, Ordering::SeqCst);
+    // A ping already under way may still land.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let pings = health_pings(&stand_in).len();
+    let withheld = metrics.health_withheld.get();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(health_pings(&stand_in).len(), pings, "pings while stalled");
+    assert!(metrics.health_withheld.get() >= withheld + 3);
+
+    probe.alive.store(true, Ordering::SeqCst);
+    stand_in
+        .wait_for("Health pings again", |s| health_pings(s).len() > pings)
+        .await;
+    within(WAIT, "Shutdown", agones.shutdown()).await;
+    assert_eq!(stand_in.state(), "Shutdown");
+}
+
+#[test]
+fn the_binary_sends_shutdown_after_the_sigterm_drain() {
+    let (server_bin, _) = built_binaries();
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let stand_in = rt.block_on(StandIn::start(DECLARED));
+    let port = stand_in.port().to_string();
+    // As in a pod: Agones says where its SDK server is.
+    let mut server = ServerProcess::start_with_env(
+        &server_bin,
+        &["--agones", "--agones-health-interval", "100ms"],
+        &[("AGONES_SDK_HTTP_PORT", &port)],
+        WAIT,
+    );
+    rt.block_on(stand_in.wait_for("Ready and Health", |s| {
+        s.state() == "Ready" && !s.calls_to("/health").is_empty()
+    }));
+    let status = server.terminate(WAIT);
+    assert_eq!(status.code(), Some(0), "exit after SIGTERM");
+    assert_eq!(
+        stand_in.calls_to("/shutdown").len(),
+        1,
+        "{}",
+        server.output()
+    );
+    assert!(server.output().contains("Agones: Shutdown sent"));
+}
+
+#[test]
+fn the_binary_drains_and_exits_when_its_game_server_is_deleted() {
+    let (server_bin, _) = built_binaries();
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let stand_in = rt.block_on(StandIn::start(DECLARED));
+    let port = stand_in.port().to_string();
+    let mut server =
+        ServerProcess::start(&server_bin, &["--agones", "--agones-sdk-port", &port], WAIT);
+    rt.block_on(stand_in.wait_for("Ready", |s| s.state() == "Ready"));
+    stand_in.delete();
+    let status = server.wait(WAIT);
+    assert_eq!(status.code(), Some(0), "exit after the deletion");
+    assert_eq!(stand_in.calls_to("/shutdown").len(), 1);
+    assert!(server.output().contains("drain requested by Agones"));
 }

@@ -162,9 +162,20 @@ impl ServerProcess {
     /// Starts `binary --bind 127.0.0.1:0 <args>` with info logs on stdout, and
     /// waits (at most `limit`) for the line that names the bound address.
     pub fn start(binary: &Path, args: &[&str], limit: Duration) -> ServerProcess {
+        ServerProcess::start_with_env(binary, args, &[], limit)
+    }
+
+    /// [`ServerProcess::start`] with extra environment variables.
+    pub fn start_with_env(
+        binary: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+        limit: Duration,
+    ) -> ServerProcess {
         let mut child = Command::new(binary)
             .args(["--bind", "127.0.0.1:0"])
             .args(args)
+            .envs(env.iter().copied())
             .env("RUST_LOG", "info")
             .env_remove("TICKSYNC_LOG_JSON")
             .stdin(Stdio::null())
@@ -217,6 +228,11 @@ impl ServerProcess {
             .expect("run kill");
         assert!(status.success(), "kill -TERM failed: {status}");
         wait_with_limit(&mut self.child, "the server after SIGTERM", limit)
+    }
+
+    /// Waits at most `limit` for it to exit on its own.
+    pub fn wait(&mut self, limit: Duration) -> ExitStatus {
+        wait_with_limit(&mut self.child, "the server to exit", limit)
     }
 
     /// Its resident set size now, in KiB (`VmRSS` of `/proc/PID/status`).
