@@ -52,6 +52,11 @@ fn cargo_build(args: &[&str]) -> Result<(), String> {
     if profile != "debug" {
         cmd.args(["--profile", profile]);
     }
+    for (name, _) in std::env::vars_os() {
+        if name.to_str().is_some_and(is_crate_var) {
+            cmd.env_remove(name);
+        }
+    }
     let out = cmd.output().map_err(|e| format!("cannot run cargo: {e}"))?;
     if out.status.success() {
         Ok(())
@@ -63,6 +68,28 @@ fn cargo_build(args: &[&str]) -> Result<(), String> {
             String::from_utf8_lossy(&out.stderr)
         ))
     }
+}
+
+/// Whether cargo set `name` for the crate it runs (this test executable).
+///
+/// They must not reach the nested cargo: a build script's
+/// `rerun-if-env-changed` is checked against cargo's own environment (ring's
+/// names `CARGO_MANIFEST_DIR` and `CARGO_PKG_NAME`), so passing them on made
+/// every nested build rebuild ring, rustls and both binaries, and the next
+/// `cargo test` rebuild them back. `cargo xtask test` strips the same set from
+/// the suite's cargo (xtask/src/main.rs).
+fn is_crate_var(name: &str) -> bool {
+    const EXACT: &[&str] = &[
+        "CARGO_MANIFEST_DIR",
+        "CARGO_MANIFEST_PATH",
+        "CARGO_MANIFEST_LINKS",
+        "CARGO_CRATE_NAME",
+        "CARGO_PRIMARY_PACKAGE",
+        "CARGO_TARGET_TMPDIR",
+        "CARGO_RUSTC_CURRENT_DIR",
+        "OUT_DIR",
+    ];
+    EXACT.contains(&name) || name.starts_with("CARGO_PKG_") || name.starts_with("CARGO_BIN_")
 }
 
 /// Builds the server and bot binaries once per test process, in the profile and

@@ -86,6 +86,32 @@ fn sync_web() -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Removes the variables `cargo run` set for xtask itself from `cmd`'s
+/// environment. A build script's `rerun-if-env-changed` is checked against
+/// cargo's own environment (ring names `CARGO_MANIFEST_DIR` and
+/// `CARGO_PKG_NAME`): the suite's cargo must see the same values as the
+/// `cargo build` its tests run (tests/common/bins.rs strips the same set),
+/// or each rebuilds ring, rustls and the binaries after the other.
+fn strip_crate_vars(cmd: &mut Command) {
+    const EXACT: &[&str] = &[
+        "CARGO_MANIFEST_DIR",
+        "CARGO_MANIFEST_PATH",
+        "CARGO_MANIFEST_LINKS",
+        "CARGO_CRATE_NAME",
+        "CARGO_PRIMARY_PACKAGE",
+        "CARGO_TARGET_TMPDIR",
+        "CARGO_RUSTC_CURRENT_DIR",
+        "OUT_DIR",
+    ];
+    for (name, _) in std::env::vars_os() {
+        if name.to_str().is_some_and(|n| {
+            EXACT.contains(&n) || n.starts_with("CARGO_PKG_") || n.starts_with("CARGO_BIN_")
+        }) {
+            cmd.env_remove(name);
+        }
+    }
+}
+
 /// Provisions, then runs the whole suite with `cargo test --workspace`.
 fn test(args: &[String]) -> Result<ExitCode> {
     let start = Instant::now();
@@ -97,6 +123,7 @@ fn test(args: &[String]) -> Result<ExitCode> {
         // Every failing test binary is reported, not only the first.
         .args(["test", "--workspace", "--no-fail-fast"])
         .args(args);
+    strip_crate_vars(&mut suite);
     // The tests find a program through its variable (CHROMIUM_PATH) where it has
     // one: point it at the one found here, wherever on PATH that was.
     for tool in provision::DEBIAN {
