@@ -1,9 +1,11 @@
 //! The `ticksync-server` binary: parses the config, sets up logging, runs the
 //! server until Ctrl-C or SIGTERM, then drains gracefully; SIGHUP reloads the TLS
 //! certificate meanwhile. `mint-token` prints a join token instead
-//! (docs/OPERATIONS.md, "Join tokens").
+//! (docs/OPERATIONS.md, "Join tokens"); `healthcheck` asks a running server's
+//! `/healthz` (the container image's HEALTHCHECK, which has no curl).
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Read, Write};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -40,6 +42,15 @@ enum Cmd {
         #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
         ttl: Duration,
     },
+    /// Exit 0 when the server on this machine's --bind port answers
+    /// `GET /healthz` with 200, 1 otherwise (draining, stalled, not up). For
+    /// a container HEALTHCHECK in an image without curl. With --tls-cert it
+    /// can only check that the port accepts connections.
+    Healthcheck {
+        /// Time limit for the whole check.
+        #[arg(long, default_value = "3s", value_parser = humantime::parse_duration)]
+        timeout: Duration,
+    },
 }
 
 fn main() -> ExitCode {
@@ -58,6 +69,9 @@ fn main() -> ExitCode {
         };
     }
     let config = cli.config;
+    if let Some(Cmd::Healthcheck { timeout }) = cli.command {
+        return healthcheck(&config, timeout);
+    }
     init_tracing(config.log_json);
     if let Err(e) = config.validate() {
         eprintln!("error: {e}");
@@ -101,6 +115,51 @@ fn main() -> ExitCode {
         server.shutdown().await;
         ExitCode::SUCCESS
     })
+}
+
+/// `GET /healthz` on the --bind port over loopback (the bind address when it
+/// names one); prints the outcome.
+fn healthcheck(config: &Config, timeout: Duration) -> ExitCode {
+    let ip = match config.bind.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    let addr = SocketAddr::new(ip, config.bind.port());
+    let tls = config.tls_cert.is_some();
+    let outcome = TcpStream::connect_timeout(&addr, timeout).and_then(|mut stream| {
+        if tls {
+            return Ok(format!(
+                "{addr} accepts connections (TLS: /healthz not read)"
+            ));
+        }
+        stream.set_read_timeout(Some(timeout))?;
+        stream.set_write_timeout(Some(timeout))?;
+        write!(
+            stream,
+            "GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        )?;
+        let mut answer = Vec::new();
+        stream.take(64 * 1024).read_to_end(&mut answer)?;
+        let answer = String::from_utf8_lossy(&answer);
+        let status = answer.lines().next().unwrap_or_default();
+        let body = answer.split("\r\n\r\n").nth(1).unwrap_or_default();
+        if status.split(' ').nth(1) == Some("200") {
+            Ok(body.trim().to_string())
+        } else {
+            Err(std::io::Error::other(format!("{status}: {}", body.trim())))
+        }
+    });
+    match outcome {
+        Ok(what) => {
+            println!("healthy: {what}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            println!("unhealthy: {addr}: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn init_tracing(json: bool) {
