@@ -2,7 +2,8 @@
 //! `tests/adversarial.rs`): an in-process server on 127.0.0.1:0, groups of bots,
 //! bounded waits, the server's world as it was at each tick, raw protocol clients
 //! ([`raw`]), the built binaries ([`bins`]), test certificates ([`tls`]) and
-//! real Redis and nginx processes ([`services`]).
+//! real Redis and nginx processes ([`services`]) and a fleet of them with
+//! member processes ([`fleet`]).
 //!
 //! Rules every helper keeps, so tests stay robust on a noisy shared machine:
 //! every wait is bounded and fails the test with a message saying what did not
@@ -22,6 +23,7 @@
 
 pub mod attack;
 pub mod bins;
+pub mod fleet;
 pub mod history;
 pub mod services;
 pub mod tls;

@@ -163,7 +163,7 @@ impl RedisServer {
 }
 
 /// One Redis command over a fresh connection; the reply's raw RESP text.
-fn redis_command(port: u16, args: &[&str]) -> std::io::Result<String> {
+pub fn redis_command(port: u16, args: &[&str]) -> std::io::Result<String> {
     let mut stream = TcpStream::connect(("127.0.0.1", port))?;
     stream.set_read_timeout(Some(Duration::from_secs(5)))?;
     let mut req = format!("*{}\r\n", args.len());
@@ -199,6 +199,26 @@ impl Nginx {
     /// by a free port) and `members`: `(member id, its address)`, written as
     /// deploy/nginx/members.conf.example shows.
     pub fn start(members: &[(String, SocketAddr)]) -> Nginx {
+        for attempt in 0..5 {
+            match Nginx::launch(free_port(), members) {
+                Ok(nginx) => return nginx,
+                Err(log) => eprintln!("nginx attempt {attempt} failed:\n{log}"),
+            }
+        }
+        panic!("nginx did not start on any of 5 free ports; see its error logs above");
+    }
+
+    /// Starts it on `port`, which the caller chose beforehand (from
+    /// [`free_port`]) because the members behind it must know their public
+    /// URL (`http://127.0.0.1:PORT/m/<id>`) before nginx knows their addresses.
+    pub fn start_on(port: u16, members: &[(String, SocketAddr)]) -> Nginx {
+        Nginx::launch(port, members)
+            .unwrap_or_else(|log| panic!("nginx did not start on port {port}:\n{log}"))
+    }
+
+    /// One start on `port`; `Err` with its error log when it exits at once
+    /// (e.g. the port was taken meanwhile).
+    fn launch(port: u16, members: &[(String, SocketAddr)]) -> Result<Nginx, String> {
         let binary = require("nginx", "nginx");
         let shipped = shipped_config();
         assert_eq!(
@@ -206,39 +226,35 @@ impl Nginx {
             1,
             "deploy/nginx/ticksync.conf must contain `{SHIPPED_LISTEN}` once"
         );
-        for attempt in 0..5 {
-            let dir = TempDir::new("nginx");
-            let port = free_port();
-            let conf = shipped.replace(SHIPPED_LISTEN, &format!("listen 127.0.0.1:{port};"));
-            std::fs::write(dir.join("ticksync.conf"), conf).expect("write ticksync.conf");
-            std::fs::write(dir.join("members.conf"), members_conf(members))
-                .expect("write members.conf");
-            std::fs::write(dir.join("nginx.conf"), main_conf(&dir.0)).expect("write nginx.conf");
-            for sub in ["logs", "tmp"] {
-                std::fs::create_dir_all(dir.join(sub)).expect("mkdir");
-            }
-            let child = Command::new(&binary)
-                .arg("-p")
-                .arg(&dir.0)
-                .arg("-c")
-                .arg(dir.join("nginx.conf"))
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::inherit())
-                .spawn()
-                .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
-            let mut nginx = Nginx {
-                proc: Proc(Some(child)),
-                addr: SocketAddr::from(([127, 0, 0, 1], port)),
-                dir,
-            };
-            if nginx.wait_listening() {
-                return nginx;
-            }
-            let log = std::fs::read_to_string(nginx.dir.join("logs/error.log")).unwrap_or_default();
-            eprintln!("nginx attempt {attempt} failed:\n{log}");
+        let dir = TempDir::new("nginx");
+        let conf = shipped.replace(SHIPPED_LISTEN, &format!("listen 127.0.0.1:{port};"));
+        std::fs::write(dir.join("ticksync.conf"), conf).expect("write ticksync.conf");
+        std::fs::write(dir.join("members.conf"), members_conf(members))
+            .expect("write members.conf");
+        std::fs::write(dir.join("nginx.conf"), main_conf(&dir.0)).expect("write nginx.conf");
+        for sub in ["logs", "tmp"] {
+            std::fs::create_dir_all(dir.join(sub)).expect("mkdir");
         }
-        panic!("nginx did not start on any of 5 free ports; see its error logs above");
+        let child = Command::new(&binary)
+            .arg("-p")
+            .arg(&dir.0)
+            .arg("-c")
+            .arg(dir.join("nginx.conf"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
+        let mut nginx = Nginx {
+            proc: Proc(Some(child)),
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            dir,
+        };
+        if nginx.wait_listening() {
+            Ok(nginx)
+        } else {
+            Err(nginx.error_log())
+        }
     }
 
     /// `http://ADDR`.

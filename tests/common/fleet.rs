@@ -1,0 +1,219 @@
+//! A fleet of real processes: a `redis-server`, `ticksync-server` members as
+//! child processes (each with `--redis`, reached through nginx under
+//! `/m/<id>/`), and an nginx running deploy/nginx/ticksync.conf in front of
+//! them; plus what a client of the fleet asks through nginx (`POST
+//! /matchmake`, `GET /rooms`) and what a test reads off each member
+//! (`/metrics`) or off Redis.
+
+use std::net::SocketAddr;
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::attack::{http_get, http_request};
+use super::bins::{ServerProcess, built_binaries};
+use super::services::{Nginx, RedisServer, free_port, redis_command};
+
+/// The secret the members share (seat tokens minted by one are checked by another).
+pub const SECRET: &str = "fleet-e2e-secret-0123456789";
+
+/// One member process.
+pub struct Member {
+    /// Its `--member-id`.
+    pub id: String,
+    /// The process; `None` once killed.
+    pub process: Option<ServerProcess>,
+}
+
+impl Member {
+    /// The process, which must still run.
+    pub fn process(&self) -> &ServerProcess {
+        self.process
+            .as_ref()
+            .unwrap_or_else(|| panic!("member {} was killed", self.id))
+    }
+
+    /// Its own address (not through nginx).
+    pub fn addr(&self) -> SocketAddr {
+        self.process().addr
+    }
+}
+
+/// Redis, the members (`m1`, `m2`, ...) and nginx in front of them. Every
+/// process stops when this is dropped.
+pub struct FleetProcesses {
+    /// The directory.
+    pub redis: RedisServer,
+    /// The members, `m1` first.
+    pub members: Vec<Member>,
+    /// The one public address.
+    pub nginx: Nginx,
+}
+
+impl FleetProcesses {
+    /// Starts Redis, `n` members with `--redis`, `--member-id mI`,
+    /// `--public-url http://<nginx>/m/mI`, the shared secret and `args`, then
+    /// nginx routing to them.
+    pub fn start(n: usize, args: &[&str]) -> FleetProcesses {
+        let (server, _) = built_binaries();
+        let redis = RedisServer::start();
+        // The members hand out URLs under nginx's address: pick it first.
+        let port = free_port();
+        let members: Vec<Member> = (1..=n)
+            .map(|i| {
+                let id = format!("m{i}");
+                let public = format!("http://127.0.0.1:{port}/m/{id}");
+                let mut all = vec![
+                    "--redis",
+                    &redis.url(),
+                    "--member-id",
+                    &id,
+                    "--public-url",
+                    &public,
+                    "--fleet-secret",
+                    SECRET,
+                ]
+                .into_iter()
+                .map(String::from)
+                .collect::<Vec<_>>();
+                all.extend(args.iter().map(|a| a.to_string()));
+                let all: Vec<&str> = all.iter().map(String::as_str).collect();
+                let process = ServerProcess::start(&server, &all, Duration::from_secs(30));
+                Member {
+                    id,
+                    process: Some(process),
+                }
+            })
+            .collect();
+        let routes: Vec<(String, SocketAddr)> =
+            members.iter().map(|m| (m.id.clone(), m.addr())).collect();
+        let nginx = Nginx::start_on(port, &routes);
+        FleetProcesses {
+            redis,
+            members,
+            nginx,
+        }
+    }
+
+    /// The member `id`.
+    pub fn member(&self, id: &str) -> &Member {
+        self.members
+            .iter()
+            .find(|m| m.id == id)
+            .unwrap_or_else(|| panic!("no member {id}"))
+    }
+
+    /// The members still running.
+    pub fn live(&self) -> impl Iterator<Item = &Member> {
+        self.members.iter().filter(|m| m.process.is_some())
+    }
+
+    /// Kills member `id` with SIGKILL (no drain, no goodbye) and reaps it.
+    pub fn kill9(&mut self, id: &str) {
+        let member = self
+            .members
+            .iter_mut()
+            .find(|m| m.id == id)
+            .unwrap_or_else(|| panic!("no member {id}"));
+        let process = member.process.take().expect("a running member");
+        let status = Command::new("kill")
+            .args(["-KILL", &process.pid().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -KILL failed: {status}");
+        // Dropping reaps it (it is dead already).
+        drop(process);
+    }
+
+    /// Whether Redis still holds member `id`'s entry.
+    pub fn registered(&self, id: &str) -> bool {
+        registered(self.redis.port(), id)
+    }
+}
+
+/// Whether the Redis on `port` holds member `id`'s entry (a plain function, for
+/// a thread that watches it while the test goes on).
+pub fn registered(port: u16, id: &str) -> bool {
+    redis_command(port, &["EXISTS", &format!("ticksync:member:{id}")])
+        .is_ok_and(|reply| reply.starts_with(":1"))
+}
+
+/// A seat from `POST /matchmake`.
+#[derive(Debug, Clone)]
+pub struct Seat {
+    /// The room id.
+    pub room: String,
+    /// The WebSocket URL (through nginx, under the owner's prefix).
+    pub url: String,
+    /// The seat token.
+    pub token: String,
+    /// The member the URL names (`/m/<member>/`).
+    pub member: String,
+}
+
+/// `POST /matchmake` at `addr`: the seat, or the status and body of a refusal.
+pub async fn matchmake(addr: SocketAddr) -> Result<Seat, (u16, String)> {
+    let (status, body) = http_request(addr, "POST", "/matchmake", "").await;
+    if status != 200 {
+        return Err((status, body));
+    }
+    let v: Value = serde_json::from_str(&body).map_err(|e| (status, format!("{e}: {body}")))?;
+    let field = |name: &str| v[name].as_str().map(String::from);
+    let (Some(room), Some(url), Some(token)) = (field("room"), field("url"), field("token")) else {
+        return Err((status, body));
+    };
+    let member = url
+        .split("/m/")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .unwrap_or_default()
+        .to_string();
+    Ok(Seat {
+        room,
+        url,
+        token,
+        member,
+    })
+}
+
+/// One entry of `GET /rooms`.
+#[derive(Debug, Clone)]
+pub struct Listed {
+    /// Room id.
+    pub id: String,
+    /// Its member.
+    pub member: String,
+    /// Players in it.
+    pub players: u64,
+    /// Seats reserved and not yet taken.
+    pub reserved: u64,
+    /// Its capacity.
+    pub capacity: u64,
+}
+
+/// `GET /rooms` at `addr` (any member answers for the fleet).
+pub async fn rooms(addr: SocketAddr) -> Vec<Listed> {
+    let (status, body) = http_get(addr, "/rooms").await;
+    assert_eq!(status, 200, "GET /rooms: {body}");
+    let list: Vec<Value> = serde_json::from_str(&body).expect("GET /rooms is a JSON array");
+    list.iter()
+        .map(|r| Listed {
+            id: r["id"].as_str().unwrap_or_default().to_string(),
+            member: r["member"].as_str().unwrap_or_default().to_string(),
+            players: r["players"].as_u64().unwrap_or(u64::MAX),
+            reserved: r["reserved"].as_u64().unwrap_or(u64::MAX),
+            capacity: r["capacity"].as_u64().unwrap_or(0),
+        })
+        .collect()
+}
+
+/// The value of an unlabelled metric in `/metrics` of the member at `addr`.
+pub async fn metric(addr: SocketAddr, name: &str) -> f64 {
+    let (status, body) = http_get(addr, "/metrics").await;
+    assert_eq!(status, 200, "GET /metrics: {body}");
+    body.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in /metrics"))
+}
