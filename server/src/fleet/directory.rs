@@ -44,10 +44,12 @@ impl RedisDirectory {
         if members.is_empty() {
             return Err(DirectoryError::Full);
         }
-        // Least loaded first; among equals this member (no round trip), then by id.
+        // Least loaded first; among equals the one with fewer rooms, then this
+        // member (no round trip), then by id.
         members.sort_by(|a, b| {
             a.load()
                 .total_cmp(&b.load())
+                .then(a.rooms.cmp(&b.rooms))
                 .then((a.id != fleet.member).cmp(&(b.id != fleet.member)))
                 .then(a.id.cmp(&b.id))
         });

@@ -24,7 +24,10 @@
 //! plus seats it holds, `room::Seats`), written by that process only; a seat
 //! reserved through the directory and not yet claimed is an entry of
 //! `pending:<room>`. Free seats = capacity − taken − live pending entries.
-//! A claim moves a seat from `pending` to `taken` in one step.
+//! A claim moves a seat from `pending` to `taken` in one step. A member's
+//! `taken` and `rooms` (what "least loaded" compares) are its own counts as of
+//! its last heartbeat plus the seats reserved and rooms opened on it since, so
+//! creates between two heartbeats spread over the members.
 
 use redis::Script;
 
@@ -98,6 +101,10 @@ local pk = P .. 'pending:' .. rid
 redis.call('ZADD', pk, expires, ARGV[8])
 redis.call('PEXPIRE', pk, expires - now + 1000)
 redis.call('SET', P .. 'seat:' .. rid .. ':' .. ARGV[8], ARGV[10], 'PX', expires - now + 1000)
+-- The member's load counts the room and the seat now, so the next create
+-- between two heartbeats goes to another member.
+redis.call('HINCRBY', P .. 'member:' .. m, 'taken', 1)
+redis.call('HINCRBY', P .. 'member:' .. m, 'rooms', 1)
 return 1
 "#;
 
@@ -146,6 +153,9 @@ if redis.call('PTTL', pk) < expires - now + 1000 then
   redis.call('PEXPIRE', pk, expires - now + 1000)
 end
 redis.call('SET', P .. 'seat:' .. rid .. ':' .. seat, ARGV[5], 'PX', expires - now + 1000)
+-- The member's load counts the seat now, not at its next heartbeat (which
+-- writes the member's own count again).
+redis.call('HINCRBY', P .. 'member:' .. r[1], 'taken', 1)
 return 1
 "#;
 
