@@ -20,7 +20,8 @@ use common::{WAIT, within};
 use ticksync_bot::{BotHandle, BotOptions};
 use ticksync_protocol::{ClientMsg, ErrorCode, Hello, PROTOCOL_VERSION, SUBPROTOCOL};
 
-/// Players in the run.
+/// Players in the suite's run; `TICKSYNC_FLEET_PLAYERS` sets another number
+/// for a load run (docs/SCALING.md: 300).
 const PLAYERS: u64 = 24;
 /// Seats per room: 24 players fill at least 4 rooms, spread over the members.
 const CAPACITY: u64 = 6;
@@ -40,7 +41,7 @@ struct Player {
 /// Matchmakes through nginx and takes the seat, trying again (a new
 /// matchmake) until it plays: a seat can name a member that just died.
 async fn join(nginx: SocketAddr, n: u64) -> Player {
-    within(BACK_WITHIN, "a player to matchmake and join", async {
+    within(WAIT, "a player to matchmake and join", async {
         loop {
             match matchmake(nginx).await {
                 Ok(seat) => {
@@ -54,7 +55,13 @@ async fn join(nginx: SocketAddr, n: u64) -> Player {
                         Err(e) => eprintln!("player {n}: seat on {} failed: {e}", seat.member),
                     }
                 }
-                Err((status, body)) => eprintln!("player {n}: matchmake {status}: {body}"),
+                Err((status, body)) => {
+                    eprintln!("player {n}: matchmake {status}: {body}");
+                    if status == 503 {
+                        // Retry-After: 1 (PROTOCOL.md section 16).
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                }
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -62,11 +69,16 @@ async fn join(nginx: SocketAddr, n: u64) -> Player {
     .await
 }
 
-/// Joins players `ns` concurrently.
+/// Joins players `ns` concurrently, one more every 50 ms (as bots ramp up;
+/// a debug member matchmakes some 25 players a second on this machine).
 async fn join_all(nginx: SocketAddr, ns: impl Iterator<Item = u64>) -> Vec<Player> {
     let mut tasks = tokio::task::JoinSet::new();
-    for n in ns {
-        tasks.spawn(join(nginx, n));
+    for (i, n) in ns.enumerate() {
+        let ramp = Duration::from_millis(50) * i as u32;
+        tasks.spawn(async move {
+            tokio::time::sleep(ramp).await;
+            join(nginx, n).await
+        });
     }
     let mut players = Vec::new();
     while let Some(p) = tasks.join_next().await {
@@ -177,19 +189,23 @@ async fn a_fleet_of_processes_behind_nginx_survives_a_killed_member_and_a_redis_
             "--fleet-ttl",
             &ttl,
             "--seat-timeout",
-            "3s",
+            "5s",
         ],
     );
     let nginx = fleet.nginx.addr;
+    let total: u64 = std::env::var("TICKSYNC_FLEET_PLAYERS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(PLAYERS);
     let t0 = Instant::now();
     let phase = |what: &str| eprintln!("[{:>6.1?}] {what}", t0.elapsed());
 
     // Players matchmake through nginx and play on the member their seat names.
     let started = Instant::now();
-    let mut players = join_all(nginx, 0..PLAYERS).await;
+    let mut players = join_all(nginx, 0..total).await;
     all_playing(&players, 30).await;
     eprintln!(
-        "{PLAYERS} players matchmade and playing after {:?}",
+        "{total} players matchmade and playing after {:?}",
         started.elapsed()
     );
 
@@ -203,7 +219,7 @@ async fn a_fleet_of_processes_behind_nginx_survives_a_killed_member_and_a_redis_
     refused(nginx, &seat, &forge(&seat.token), "invalid signature").await;
     first.close_normal().await;
 
-    let per_member = settled_rooms(nginx, PLAYERS).await;
+    let per_member = settled_rooms(nginx, total).await;
     for m in &fleet.members {
         assert_eq!(
             metric(m.addr(), "ticksync_players").await as u64,
@@ -284,7 +300,7 @@ async fn a_fleet_of_processes_behind_nginx_survives_a_killed_member_and_a_redis_
     phase("seat leaks");
     // No seat leaks: every player seated once, nothing reserved, nothing left
     // of the dead member.
-    let per_member = settled_rooms(nginx, PLAYERS).await;
+    let per_member = settled_rooms(nginx, total).await;
     assert!(!per_member.contains_key(&victim), "{per_member:?}");
     for m in fleet.live() {
         assert_eq!(
@@ -306,13 +322,13 @@ async fn a_fleet_of_processes_behind_nginx_survives_a_killed_member_and_a_redis_
     all_playing(&players, 10).await;
     fleet.redis.restart();
     let restarted = Instant::now();
-    let newcomer = join(nginx, PLAYERS).await;
+    let newcomer = join(nginx, total).await;
     let again = restarted.elapsed();
     eprintln!("matchmaking back {again:?} after the Redis restart");
     assert!(again <= BACK_WITHIN, "matchmaking back after {again:?}");
     players.push(newcomer);
     all_playing(&players, 10).await;
-    settled_rooms(nginx, PLAYERS + 1).await;
+    settled_rooms(nginx, total + 1).await;
     assert_eq!(
         missed_ticks(&fleet).await,
         missed_before,
