@@ -1,6 +1,7 @@
 //! End to end with the real binaries: `ticksync-bot` runs 20 bots for 3 s against
 //! a `ticksync-server` process, exits 0 and writes a JSON report with every field
-//! scripts rely on; the server then drains on SIGTERM and exits 0.
+//! scripts rely on; the server then drains on SIGTERM and exits 0. With
+//! `--matchmake` the bots take their seats through `POST /matchmake`.
 
 mod common;
 
@@ -44,17 +45,15 @@ fn check_latency(report: &Value, name: &str) -> (f64, f64, f64) {
     (p50, p99, max)
 }
 
-#[test]
-fn bot_binary_against_server_binary_reports_a_clean_run() {
-    let (server_bin, bot_bin) = built_binaries();
+/// Runs the bot binary against `server` with `args` (plus --url, --no-progress
+/// and --json); asserts it exits 0 and returns its JSON report.
+fn run_bot(bot_bin: &std::path::Path, server: &ServerProcess, args: &[&str]) -> Value {
     let dir = TempDir::new("binaries");
-    let mut server = ServerProcess::start(&server_bin, &[], Duration::from_secs(30));
     let json = dir.join("report.json");
     let (out, err) = (dir.join("bot.stdout"), dir.join("bot.stderr"));
-    let mut bot = Command::new(&bot_bin)
+    let mut bot = Command::new(bot_bin)
         .args(["--url", &server.ws_url()])
-        .args(["--bots", &BOTS.to_string()])
-        .args(["--duration", "3s", "--ramp-up", "500ms", "--seed", "7"])
+        .args(args)
         .arg("--no-progress")
         .arg("--json")
         .arg(&json)
@@ -77,9 +76,30 @@ fn bot_binary_against_server_binary_reports_a_clean_run() {
         "ticksync-bot failed ({status}):\n{}",
         output()
     );
-
     let text = std::fs::read_to_string(&json).expect("the JSON report was written");
-    let report: Value = serde_json::from_str(&text).expect("the report is JSON");
+    serde_json::from_str(&text).expect("the report is JSON")
+}
+
+#[test]
+fn bot_binary_against_server_binary_reports_a_clean_run() {
+    let (server_bin, bot_bin) = built_binaries();
+    let mut server = ServerProcess::start(&server_bin, &[], Duration::from_secs(30));
+    let bots = BOTS.to_string();
+    let report = run_bot(
+        &bot_bin,
+        &server,
+        &[
+            "--bots",
+            &bots,
+            "--duration",
+            "3s",
+            "--ramp-up",
+            "500ms",
+            "--seed",
+            "7",
+        ],
+    );
+    let output = || format!("{report:#}");
     assert_eq!(count(&report, "/bots_requested"), BOTS);
     assert_eq!(count(&report, "/bots_connected"), BOTS, "{}", output());
     assert_eq!(count(&report, "/connect_failures"), 0);
@@ -110,4 +130,39 @@ fn bot_binary_against_server_binary_reports_a_clean_run() {
     assert_eq!(status.code(), Some(0), "server exit after SIGTERM");
     let log = server.output();
     assert!(log.contains("shutdown complete"), "server log:\n{log}");
+}
+
+/// `--matchmake`: every bot asks `POST /matchmake` for a duel seat first; ten
+/// bots fill five duels, and the report says so with the matchmake latency.
+#[test]
+fn matchmaking_bots_fill_duels_and_report_rooms_and_latency() {
+    let (server_bin, bot_bin) = built_binaries();
+    let mut server = ServerProcess::start(
+        &server_bin,
+        &["--room-kind", "duel:capacity=2"],
+        Duration::from_secs(30),
+    );
+    let report = run_bot(
+        &bot_bin,
+        &server,
+        &[
+            "--matchmake",
+            "--kind",
+            "duel",
+            "--bots",
+            "10",
+            "--duration",
+            "2s",
+            "--ramp-up",
+            "200ms",
+        ],
+    );
+    assert_eq!(count(&report, "/bots_connected"), 10, "{report:#}");
+    assert_eq!(count(&report, "/rooms_joined"), 5, "{report:#}");
+    assert_eq!(count(&report, "/desyncs"), 0);
+    let (p50, _, _) = check_latency(&report, "matchmake_ms");
+    assert!(p50 > 0.0, "{report:#}");
+    assert_eq!(report["passed"], Value::Bool(true));
+    let status = server.terminate(Duration::from_secs(15));
+    assert_eq!(status.code(), Some(0), "server exit after SIGTERM");
 }

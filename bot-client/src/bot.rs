@@ -17,6 +17,7 @@ use tokio::time::{sleep, timeout};
 use crate::config::parse_ws_url;
 use crate::connection::{Command, Driver, Ended, connect};
 use crate::error::BotError;
+use crate::matchmake::{Matchmaking, matchmake};
 use crate::session::{Counters, Session, SessionOptions};
 use crate::stats::SharedStats;
 use crate::tls::{self, TlsClient};
@@ -61,6 +62,9 @@ pub struct BotOptions {
     pub connect_timeout: Duration,
     /// Reconnect after a lost connection; `None`: the bot ends instead.
     pub reconnect: Option<Backoff>,
+    /// Ask `POST /matchmake` for a seat before each fresh join (not before a
+    /// resume); `auth_token` then goes to the matchmaker as the Bearer token.
+    pub matchmake: Option<Matchmaking>,
 }
 
 impl BotOptions {
@@ -77,6 +81,7 @@ impl BotOptions {
             ping_interval: Duration::from_secs(1),
             connect_timeout: Duration::from_secs(5),
             reconnect: None,
+            matchmake: None,
         }
     }
 
@@ -113,6 +118,8 @@ pub struct BotView {
     pub quiesced: bool,
     /// The bot's counters.
     pub counters: Counters,
+    /// The room `--matchmake` seated the bot in (`None` without).
+    pub room: Option<String>,
 }
 
 impl BotView {
@@ -129,6 +136,7 @@ impl BotView {
             last_ack: s.last_ack(),
             quiesced: s.is_quiesced(),
             counters: *s.counters(),
+            room: None,
         }
     }
 
@@ -264,6 +272,30 @@ pub(crate) fn spawn(
     }
 }
 
+impl Driver {
+    /// Asks the matchmaker for a seat (timed into the run's statistics); the
+    /// seat token becomes the session's `Hello.auth_token`.
+    async fn take_seat(&mut self) -> Result<(BotOptions, String), BotError> {
+        let want = self.opts.matchmake.clone().unwrap_or_default();
+        let started = std::time::Instant::now();
+        let seat = matchmake(
+            &self.opts.url,
+            &want,
+            self.opts.auth_token.as_deref(),
+            self.opts.tls.as_ref(),
+        )
+        .await?;
+        self.stats.matchmade(started.elapsed());
+        self.session.set_auth_token(Some(seat.token));
+        self.room = Some(seat.room.clone());
+        let opts = BotOptions {
+            url: seat.url,
+            ..self.opts.clone()
+        };
+        Ok((opts, seat.room))
+    }
+}
+
 /// Whether a failure is worth retrying.
 fn retryable(e: &BotError) -> bool {
     match e {
@@ -274,6 +306,8 @@ fn retryable(e: &BotError) -> bool {
         // An untrusted certificate stays untrusted; a reset mid-handshake may not.
         BotError::Tls(e) => !tls::is_certificate_error(e),
         BotError::Config(_) | BotError::Stopped | BotError::Incompatible(_) => false,
+        // Full or draining (503), or no answer: later; a 4xx will not change.
+        BotError::Matchmake { status, .. } => status.is_none_or(|s| s >= 500),
         _ => true,
     }
 }
@@ -283,15 +317,25 @@ async fn bot_main(mut d: Driver) -> BotOutcome {
     let mut attempt = 0u32;
     let mut last_error = None;
     let mut connected_at_stop = false;
+    // With --matchmake: the options of the seat's connection, and its room.
+    let mut seat: Option<(BotOptions, String)> = None;
     loop {
-        let conn = timeout(d.opts.connect_timeout, connect(&d.opts))
-            .await
-            .unwrap_or(Err(BotError::Timeout("connect")));
+        let conn = timeout(d.opts.connect_timeout, async {
+            if d.opts.matchmake.is_some() && seat.is_none() {
+                seat = Some(d.take_seat().await?);
+            }
+            connect(seat.as_ref().map_or(&d.opts, |s| &s.0)).await
+        })
+        .await
+        .unwrap_or(Err(BotError::Timeout("connect")));
         let failure = match conn {
             Ok(ws) => {
                 let (ended, welcomed) = d.drive(ws).await;
                 if welcomed {
                     attempt = 0;
+                    if let Some((_, room)) = &seat {
+                        d.stats.room_joined(room);
+                    }
                 }
                 match ended {
                     Ended::Closed => {
@@ -345,6 +389,10 @@ async fn bot_main(mut d: Driver) -> BotOutcome {
                 break;
             }
             attempt = attempt.saturating_add(1);
+        }
+        if !resume {
+            // A fresh join needs a fresh seat (the old one was used).
+            seat = None;
         }
         d.session.restart(resume);
     }

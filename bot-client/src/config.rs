@@ -11,6 +11,7 @@ use tokio_tungstenite::tungstenite::http::Uri;
 
 use crate::bot::{Backoff, BotOptions};
 use crate::error::ConfigError;
+use crate::matchmake::Matchmaking;
 use crate::tls::TlsClient;
 
 /// Most bots one run may start.
@@ -101,9 +102,17 @@ pub struct BotConfig {
     /// Bot names are PREFIX-INDEX.
     #[arg(long, env = "TICKSYNC_BOT_NAME_PREFIX", default_value = "bot")]
     pub name_prefix: String,
-    /// Join token to send in Hello (for servers with an auth secret).
+    /// Join token to send in Hello (for servers with an auth secret); with
+    /// --matchmake it goes to POST /matchmake as the Bearer token instead.
     #[arg(long, env = "TICKSYNC_BOT_AUTH_TOKEN", hide_env_values = true)]
     pub auth_token: Option<String>,
+    /// Each bot asks POST /matchmake (the host and port of --url) for a seat
+    /// before it joins, and connects where the answer says.
+    #[arg(long, env = "TICKSYNC_BOT_MATCHMAKE")]
+    pub matchmake: bool,
+    /// With --matchmake: the room kind to ask for (default: the server's).
+    #[arg(long, env = "TICKSYNC_BOT_KIND", requires = "matchmake")]
+    pub kind: Option<String>,
     /// No live progress line.
     #[arg(long, env = "TICKSYNC_BOT_NO_PROGRESS")]
     pub no_progress: bool,
@@ -138,6 +147,8 @@ impl Default for BotConfig {
             connect_timeout: Duration::from_secs(5),
             name_prefix: "bot".into(),
             auth_token: None,
+            matchmake: false,
+            kind: None,
             no_progress: false,
             ca_cert: None,
             insecure: false,
@@ -288,6 +299,9 @@ impl BotConfig {
             reconnect: self.reconnect.then_some(Backoff {
                 min: self.reconnect_min_backoff,
                 max: self.reconnect_max_backoff,
+            }),
+            matchmake: self.matchmake.then(|| Matchmaking {
+                kind: self.kind.clone(),
             }),
         }
     }

@@ -95,6 +95,8 @@ pub(crate) struct Driver {
     pub ever_welcomed: bool,
     /// Total time this bot's connections were welcomed.
     pub connected_for: Duration,
+    /// The room of the bot's last seat (`--matchmake`).
+    pub room: Option<String>,
     published: Counters,
     rtt: SampleBuf<1>,
     intervals: SampleBuf<INTERVAL_BATCH>,
@@ -120,6 +122,7 @@ impl Driver {
             ready,
             ever_welcomed: false,
             connected_for: Duration::ZERO,
+            room: None,
             published: Counters::default(),
             rtt: SampleBuf::new(),
             intervals: SampleBuf::new(),
@@ -133,7 +136,9 @@ impl Driver {
         match cmd {
             Command::Inspect(reply) => {
                 // The handle may have given up waiting; nothing to do then.
-                let _ = reply.send(BotView::of(&self.session));
+                let mut view = BotView::of(&self.session);
+                view.room = self.room.clone();
+                let _ = reply.send(view);
                 None
             }
             Command::Quiesce(q) => {

@@ -57,6 +57,14 @@ pub enum BotError {
     /// The configuration is invalid.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// `POST /matchmake` failed (`status` `None`: no HTTP answer).
+    #[error("matchmake failed (HTTP {status:?}): {why}")]
+    Matchmake {
+        /// The HTTP status, if the server answered.
+        status: Option<u16>,
+        /// The server's error text, or what went wrong.
+        why: String,
+    },
 }
 
 /// Why the server's metrics could not be read.

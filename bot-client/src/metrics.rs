@@ -1,6 +1,6 @@
 //! Reading the server's tick statistics from its Prometheus endpoint at the end of
-//! a run: a minimal HTTP/1.1 GET over TCP or TLS (`https://`), and a parser for
-//! the few metrics the report needs.
+//! a run: a minimal HTTP/1.1 client over TCP or TLS (`https://`, also used by
+//! `--matchmake`), and a parser for the few metrics the report needs.
 //!
 //! A run scrapes once before its bots start and once at the end, and reports the
 //! difference, so a server that was up before the run (or idle for a while) does
@@ -273,29 +273,53 @@ pub async fn scrape(
 }
 
 async fn http_get(url: &str, tls: Option<&TlsClient>) -> Result<String, ScrapeError> {
+    let (status, body) = http_request(url, "GET", &[("Accept", "text/plain")], b"", tls).await?;
+    if status != 200 {
+        return Err(ScrapeError::Status(status));
+    }
+    String::from_utf8(body).map_err(|_| ScrapeError::Parse("body is not UTF-8".into()))
+}
+
+/// One HTTP/1.1 request (`Connection: close`) to `url` (`http://` or
+/// `https://`): the answer's status and body, whatever the status.
+pub(crate) async fn http_request(
+    url: &str,
+    method: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    tls: Option<&TlsClient>,
+) -> Result<(u16, Vec<u8>), ScrapeError> {
     let (target, path) = parse_http_url(url).map_err(|e| ScrapeError::Http(e.to_string()))?;
     let io = |e: std::io::Error| ScrapeError::Http(e.to_string());
     let mut stream = tls::open(&target, tls)
         .await
         .map_err(|e| ScrapeError::Http(e.to_string()))?;
-    let request = format!(
-        "GET {path} HTTP/1.1\r\nHost: {}\r\nAccept: text/plain\r\nConnection: close\r\n\r\n",
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n",
         target.addr()
     );
-    stream.write_all(request.as_bytes()).await.map_err(io)?;
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    if !body.is_empty() {
+        request.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    request.push_str("\r\n");
+    let mut request = request.into_bytes();
+    request.extend_from_slice(body);
+    stream.write_all(&request).await.map_err(io)?;
     let mut raw = Vec::new();
     stream
         .take(MAX_RESPONSE)
         .read_to_end(&mut raw)
         .await
         .map_err(io)?;
-    let body = parse_response(&raw)?;
-    String::from_utf8(body).map_err(|_| ScrapeError::Parse("body is not UTF-8".into()))
+    parse_response(&raw)
 }
 
-/// Splits an HTTP/1.1 response into its body, checking the status and undoing
-/// chunked transfer encoding.
-pub(crate) fn parse_response(raw: &[u8]) -> Result<Vec<u8>, ScrapeError> {
+/// Splits an HTTP/1.1 response into its status and body, undoing chunked
+/// transfer encoding.
+pub(crate) fn parse_response(raw: &[u8]) -> Result<(u16, Vec<u8>), ScrapeError> {
     let mut headers = [httparse::EMPTY_HEADER; 32];
     let mut resp = httparse::Response::new(&mut headers);
     let head_len = match resp.parse(raw) {
@@ -306,9 +330,6 @@ pub(crate) fn parse_response(raw: &[u8]) -> Result<Vec<u8>, ScrapeError> {
         Err(e) => return Err(ScrapeError::Http(format!("bad response: {e}"))),
     };
     let code = resp.code.unwrap_or(0);
-    if code != 200 {
-        return Err(ScrapeError::Status(code));
-    }
     let chunked = resp.headers.iter().any(|h| {
         h.name.eq_ignore_ascii_case("transfer-encoding")
             && String::from_utf8_lossy(h.value)
@@ -317,7 +338,7 @@ pub(crate) fn parse_response(raw: &[u8]) -> Result<Vec<u8>, ScrapeError> {
     });
     let body = &raw[head_len..];
     if !chunked {
-        return Ok(body.to_vec());
+        return Ok((code, body.to_vec()));
     }
     let mut out = Vec::with_capacity(body.len());
     let mut rest = body;
@@ -329,7 +350,7 @@ pub(crate) fn parse_response(raw: &[u8]) -> Result<Vec<u8>, ScrapeError> {
         let size = usize::from_str_radix(size_text, 16).map_err(|_| bad())?;
         rest = &rest[line_end + 2..];
         if size == 0 {
-            return Ok(out);
+            return Ok((code, out));
         }
         let chunk = rest.get(..size).ok_or_else(bad)?;
         out.extend_from_slice(chunk);

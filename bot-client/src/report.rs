@@ -186,6 +186,10 @@ pub struct Report {
     pub errors: u64,
     /// Round-trip time of `Ping`/`Pong`.
     pub rtt_ms: LatencyMs,
+    /// Distinct rooms the bots were welcomed in after `--matchmake` (0 without).
+    pub rooms_joined: u64,
+    /// `POST /matchmake` latency (`--matchmake`).
+    pub matchmake_ms: LatencyMs,
     /// Time between consecutive snapshots of one bot.
     pub snapshot_interval_ms: LatencyMs,
     /// WebSocket payload bytes received per bot per second.
@@ -316,6 +320,13 @@ impl fmt::Display for Report {
             self.desyncs, self.mispredictions, self.errors
         )?;
         writeln!(f, "  rtt         {}", self.rtt_ms)?;
+        if self.rooms_joined > 0 {
+            writeln!(
+                f,
+                "  matchmake   {} rooms joined, latency {}",
+                self.rooms_joined, self.matchmake_ms
+            )?;
+        }
         writeln!(f, "  tls         {}", self.tls)?;
         writeln!(
             f,

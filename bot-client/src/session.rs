@@ -172,6 +172,12 @@ impl Session {
         s
     }
 
+    /// Replaces the token the next `Hello` carries (a seat token after
+    /// matchmaking).
+    pub fn set_auth_token(&mut self, token: Option<String>) {
+        self.opts.auth_token = token;
+    }
+
     /// Starts over on a new connection: forgets the world and queues a `Hello` that
     /// resumes the previous session when `resume` is set and a token is known.
     pub fn restart(&mut self, resume: bool) {

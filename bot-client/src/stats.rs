@@ -3,6 +3,7 @@
 //! and merged into shared hdrhistograms a batch at a time, so the lock is touched
 //! rarely.
 
+use std::collections::HashSet;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
@@ -29,6 +30,8 @@ pub(crate) struct Histograms {
     pub rtt_window: Histogram<u64>,
     /// Time between consecutive snapshots of one bot.
     pub snapshot_interval: Histogram<u64>,
+    /// `POST /matchmake` latencies (`--matchmake`).
+    pub matchmake: Histogram<u64>,
 }
 
 /// Counters and distributions of all bots of a run.
@@ -59,6 +62,8 @@ pub(crate) struct SharedStats {
     pub bytes_sent: AtomicU64,
     pub resyncs_requested: AtomicU64,
     pub hist: Mutex<Histograms>,
+    /// Rooms some bot was welcomed in after matchmaking.
+    pub rooms: Mutex<HashSet<String>>,
 }
 
 impl SharedStats {
@@ -84,7 +89,9 @@ impl SharedStats {
                 rtt: latency_histogram(),
                 rtt_window: latency_histogram(),
                 snapshot_interval: latency_histogram(),
+                matchmake: latency_histogram(),
             }),
+            rooms: Mutex::new(HashSet::new()),
         }
     }
 
@@ -135,6 +142,21 @@ impl SharedStats {
         }
         for &us in intervals {
             h.snapshot_interval.saturating_record(us.max(1));
+        }
+    }
+
+    /// Records one `POST /matchmake`'s latency.
+    pub fn matchmade(&self, took: Duration) {
+        let us = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+        let mut h = self.hist.lock().unwrap_or_else(|p| p.into_inner());
+        h.matchmake.saturating_record(us.max(1));
+    }
+
+    /// A bot was welcomed in `room` (after matchmaking).
+    pub fn room_joined(&self, room: &str) {
+        let mut rooms = self.rooms.lock().unwrap_or_else(|p| p.into_inner());
+        if !rooms.contains(room) {
+            rooms.insert(room.to_string());
         }
     }
 

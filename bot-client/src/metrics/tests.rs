@@ -80,12 +80,12 @@ fn empty_or_missing_metrics_are_none() {
 #[test]
 fn http_responses_plain_chunked_and_errors() {
     let plain = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
-    assert_eq!(parse_response(plain).unwrap(), b"hello");
+    assert_eq!(parse_response(plain).unwrap(), (200, b"hello".to_vec()));
     let chunked =
         b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6;x=y\r\n world\r\n0\r\n\r\n";
-    assert_eq!(parse_response(chunked).unwrap(), b"hello world");
-    let missing = b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n";
-    assert_eq!(parse_response(missing), Err(ScrapeError::Status(404)));
+    assert_eq!(parse_response(chunked).unwrap().1, b"hello world");
+    let missing = b"HTTP/1.1 404 Not Found\r\nContent-Length: 4\r\n\r\nnope";
+    assert_eq!(parse_response(missing), Ok((404, b"nope".to_vec())));
     assert!(parse_response(b"garbage").is_err());
     let truncated = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nff\r\nabc";
     assert!(parse_response(truncated).is_err());
