@@ -192,8 +192,12 @@ try {
   await page.locator("canvas").click();
   await moveAndCheck(page, "before any drop");
 
-  // HUD: every field filled in from live data.
-  await page.waitForFunction(() => /** @type {any} */ (window).ticksyncDemo.snapshotRate > 0);
+  // HUD: every field filled in from live data (the room's fill comes from
+  // GET /rooms every 2 s).
+  await page.waitForFunction(() => {
+    const d = /** @type {any} */ (window).ticksyncDemo;
+    return d.snapshotRate > 0 && d.listing !== null;
+  });
   const hudText = await page.evaluate(() => {
     /** @type {Record<string, string>} */
     const out = {};
@@ -207,6 +211,10 @@ try {
   check(Number(hudText["hud-snap-rate"]) >= 10, "HUD shows a snapshot rate");
   check(/KiB\/s$/.test(hudText["hud-bytes"]) && parseFloat(hudText["hud-bytes"]) > 0, "HUD shows bytes/s");
   check(Number(hudText["hud-players"]) >= bots + 1, "HUD counts the players in view");
+  // The page matchmade into the default kind, the room the plain bots share.
+  check(/^default [0-9a-f]{16}$/.test(hudText["hud-room"]), "HUD shows the matchmade room");
+  const [inRoom, capacity] = hudText["hud-room-players"].split(" / ").map((n) => parseInt(n, 10));
+  check(inRoom >= bots + 1 && capacity > inRoom, "HUD shows the room's players and capacity");
 
   if (args.screenshot) {
     await page.screenshot({ path: args.screenshot });

@@ -24,6 +24,7 @@ export { ClientWorld } from "./world.js";
 export { Predictor, seqAfter, seqNext } from "./prediction.js";
 export { InterpolationBuffer } from "./interpolation.js";
 export { Session, SessionStats, welcomeProblem } from "./session.js";
+export { MatchmakeError, httpOrigin, listRooms, matchmake } from "./matchmake.js";
 
 /**
  * @typedef {import("./messages.js").ClientMsg} ClientMsg
@@ -46,4 +47,7 @@ export { Session, SessionStats, welcomeProblem } from "./session.js";
  * @typedef {import("./session.js").SessionOptions} SessionOptions
  * @typedef {import("./session.js").SessionEvent} SessionEvent
  * @typedef {import("./session.js").ReconnectPolicy} ReconnectPolicy
+ * @typedef {import("./matchmake.js").Seat} Seat
+ * @typedef {import("./matchmake.js").RoomListing} RoomListing
+ * @typedef {import("./matchmake.js").MatchmakeOptions} MatchmakeOptions
  */

@@ -52,6 +52,8 @@ export const CloseCode = Object.freeze({
   IdleTimeout: 4001,
   Stalled: 4002,
   SessionTakenOver: 4003,
+  RoomClosed: 4004,
+  Kicked: 4005,
 });
 
 /**

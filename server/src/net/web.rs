@@ -51,6 +51,11 @@ const ASSETS: &[(&str, &str, &str)] = &[
         JS,
         include_str!("../../web/src/session.js"),
     ),
+    (
+        "/lib/matchmake.js",
+        JS,
+        include_str!("../../web/src/matchmake.js"),
+    ),
 ];
 
 /// The content type and body of the embedded asset at `path`, if there is one.

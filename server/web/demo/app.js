@@ -4,11 +4,17 @@
  * library's `Session` (which does all the protocol work), keyboard input, a canvas
  * renderer and a HUD. Reconnects with backoff and resumes the session.
  *
- * Query parameters: `?name=Ada` (display name), `?delay=150` (interpolation delay
- * in ms), `?batch=2` (inputs per Input message).
+ * The page matchmakes (`POST /matchmake`, PROTOCOL.md section 16) and connects
+ * where the answer says with its seat token; a resume goes back to the same
+ * room, a fresh join (room closed, seat refused) matchmakes again.
+ *
+ * Query parameters: `?name=Ada` (display name), `?kind=duel` (room kind; default:
+ * the server's), `?token=...` (join token, for servers with `--auth-secret`),
+ * `?matchmake=0` (plain `/ws`, no matchmaking), `?delay=150` (interpolation
+ * delay in ms), `?batch=2` (inputs per Input message).
  */
 
-import { SUBPROTOCOL, WS_PATH, Session } from "./lib/index.js";
+import { CloseCode, SUBPROTOCOL, WS_PATH, Session, listRooms, matchmake } from "./lib/index.js";
 
 /** @typedef {import("./lib/index.js").Pos} Pos */
 
@@ -34,6 +40,12 @@ const demo = {
   bytesPerSecond: 0,
   /** Remote players drawn in the last frame. */
   remoteDrawn: 0,
+  /** The room and kind of the current seat (null with `?matchmake=0`). @type {string | null} */
+  room: null,
+  /** @type {string | null} */
+  kind: null,
+  /** The room as `GET /rooms` last listed it. @type {import("./lib/index.js").RoomListing | null} */
+  listing: null,
 };
 /** @type {any} */ (window).ticksyncDemo = demo;
 
@@ -98,11 +110,46 @@ const CLIENT_PROTOCOL_ERROR = 4400;
 let ws = null;
 let attempt = 0;
 let closingOurselves = false;
+const useMatchmaker = params.get("matchmake") !== "0";
+/** The seat the next connection takes (kept for resumes). @type {import("./lib/index.js").Seat | null} */
+let seat = null;
 
-function connect() {
+/** Reconnects after a backoff with jitter: 250 ms, 500 ms, ... up to 5 s (or `atLeastMs`). */
+function reconnectLater(atLeastMs = 0) {
+  demo.status = "disconnected";
+  const delay = Math.max(atLeastMs, Math.min(5000, 250 * 2 ** attempt) * (0.5 + Math.random() / 2));
+  attempt = Math.min(attempt + 1, 10);
+  demo.reconnects++;
+  setTimeout(connect, delay);
+}
+
+/** The URL to connect to: a seat's (matchmaking first if there is none), or plain `/ws`. */
+async function target() {
+  if (!useMatchmaker) {
+    const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+    return `${scheme}//${location.host}${WS_PATH}`;
+  }
+  if (!seat) {
+    seat = await matchmake({ baseUrl: location.origin, kind: params.get("kind"), joinToken: params.get("token") });
+    session.authToken = seat.token;
+    demo.room = seat.room;
+    demo.kind = seat.kind;
+  }
+  return seat.url;
+}
+
+async function connect() {
   demo.status = "connecting";
-  const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-  const sock = new WebSocket(`${scheme}//${location.host}${WS_PATH}`, SUBPROTOCOL);
+  let url;
+  try {
+    url = await target();
+  } catch (e) {
+    console.warn("ticksync: matchmaking failed:", e);
+    const retry = /** @type {any} */ (e).retryAfterMs;
+    reconnectLater(typeof retry === "number" ? retry : 0);
+    return;
+  }
+  const sock = new WebSocket(url, SUBPROTOCOL);
   sock.binaryType = "arraybuffer";
   ws = sock;
   closingOurselves = false;
@@ -140,17 +187,16 @@ function connect() {
   sock.onclose = (ev) => {
     if (ws !== sock) return;
     ws = null;
-    const policy = session.closed(ev.code, closingOurselves);
+    // A closed room cannot be resumed: matchmake again. A kicked player stays out.
+    if (ev.code === CloseCode.RoomClosed) session.resumeToken = null;
+    const policy = ev.code === CloseCode.Kicked ? "stop" : session.closed(ev.code, closingOurselves);
     if (policy === "stop") {
       demo.status = "stopped";
       return;
     }
-    demo.status = "disconnected";
-    // Exponential backoff with jitter: 250 ms, 500 ms, ... up to 5 s.
-    const delay = Math.min(5000, 250 * 2 ** attempt) * (0.5 + Math.random() / 2);
-    attempt = Math.min(attempt + 1, 10);
-    demo.reconnects++;
-    setTimeout(connect, delay);
+    // A fresh join needs a fresh seat (the last one was used or refused).
+    if (policy === "fresh") seat = null;
+    reconnectLater();
   };
 }
 
@@ -177,6 +223,16 @@ setInterval(() => {
   lastSnapshots = session.stats.snapshots;
   lastBytes = session.stats.bytesReceived;
 }, 1000);
+
+// The room's fill, from the public room list.
+setInterval(async () => {
+  if (!demo.room) return;
+  try {
+    demo.listing = (await listRooms({ baseUrl: location.origin })).find((r) => r.id === demo.room) ?? null;
+  } catch {
+    demo.listing = null;
+  }
+}, 2000);
 
 // ---- rendering ------------------------------------------------------------------
 
@@ -253,6 +309,9 @@ function updateHud(w) {
   status.textContent = demo.status;
   status.className = demo.status;
   hud("hud-player").textContent = w ? `#${w.playerId}${w.resumed ? " (resumed)" : ""}` : "–";
+  hud("hud-room").textContent = demo.room ? `${demo.kind} ${demo.room}` : "(plain /ws)";
+  const l = demo.listing;
+  hud("hud-room-players").textContent = l ? `${l.players} / ${l.capacity}${l.reserved ? ` (+${l.reserved} on their way)` : ""}` : "–";
   hud("hud-rtt").textContent = st.rttMs === null ? "–" : `${st.rttMs.toFixed(1)} ms`;
   hud("hud-tick").textContent = st.serverTick === null ? "–" : String(st.serverTick);
   hud("hud-snap-rate").textContent = String(demo.snapshotRate);
