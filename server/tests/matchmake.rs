@@ -296,3 +296,38 @@ async fn with_an_auth_secret_the_seat_carries_the_callers_identity() {
     );
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hundred_concurrent_matchmakes_for_the_last_seats_never_overfill() {
+    // 2 rooms of 4 at most: 8 seats for 100 callers, all at once.
+    let server = support::start(Config {
+        max_rooms: 2,
+        room_capacity: 4,
+        ..Config::for_tests()
+    })
+    .await;
+    let addr = server.local_addr();
+    let calls: Vec<_> = (0..100)
+        .map(|_| tokio::spawn(async move { post(addr, "", &[]).await }))
+        .collect();
+    let mut per_room = std::collections::HashMap::new();
+    let mut full = 0;
+    for call in calls {
+        let r = call.await.unwrap();
+        match r.status {
+            200 => {
+                let seat: Value = serde_json::from_str(&r.body).unwrap();
+                *per_room.entry(room_of(&seat)).or_insert(0) += 1;
+            }
+            503 => full += 1,
+            s => panic!("status {s}: {}", r.body),
+        }
+    }
+    assert_eq!(full, 92);
+    assert_eq!(per_room.len(), 2);
+    assert!(per_room.values().all(|&n| n == 4), "{per_room:?}");
+    for room in server.rooms() {
+        assert_eq!((room.players + room.reserved, room.capacity), (4, 4));
+    }
+    server.shutdown().await;
+}

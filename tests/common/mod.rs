@@ -34,6 +34,7 @@ use std::time::Duration;
 
 use ticksync_bot::{BotHandle, BotOptions, BotOutcome, BotView};
 use ticksync_protocol::{EntityState, PlayerId, Tick};
+use ticksync_server::room::RoomHandle;
 use ticksync_server::{Config, Server};
 use tokio::task::JoinSet;
 
@@ -220,6 +221,19 @@ pub struct Settled {
 ///
 /// Requires that no player joins or leaves meanwhile.
 pub async fn quiesce_and_compare(server: &Server, bots: &[BotHandle]) -> Settled {
+    let room = server.default_room().expect("the default room is open");
+    quiesce_and_compare_in(&room, bots).await
+}
+
+/// A room's world: its current tick and every entity, sorted by id.
+pub async fn room_world(room: &RoomHandle) -> (Tick, Vec<EntityState>) {
+    within(WAIT, "the room's world", room.world())
+        .await
+        .expect("the room is open")
+}
+
+/// [`quiesce_and_compare`] for the bots of one room against that room's world.
+pub async fn quiesce_and_compare_in(room: &RoomHandle, bots: &[BotHandle]) -> Settled {
     for b in bots {
         b.set_quiesced(true);
     }
@@ -227,7 +241,7 @@ pub async fn quiesce_and_compare(server: &Server, bots: &[BotHandle]) -> Settled
         v.quiesced && v.all_inputs_acked()
     })
     .await;
-    let (tick, world) = server_world(server).await;
+    let (tick, world) = room_world(room).await;
     let views = wait_all(bots, "world at the compared tick", |v| {
         v.tick.is_some_and(|t| t >= tick)
     })
@@ -245,7 +259,7 @@ pub async fn quiesce_and_compare(server: &Server, bots: &[BotHandle]) -> Settled
         );
         assert_eq!(v.counters.desyncs, 0, "bot #{i}: desyncs");
     }
-    let (later, again) = server_world(server).await;
+    let (later, again) = room_world(room).await;
     assert_eq!(
         again, world,
         "the quiesced world changed between ticks {} and {}",
