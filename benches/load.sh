@@ -35,6 +35,10 @@ SKIP=${SKIP:-"2000/0"}
 OUT=${OUT:-target/load}
 PORT=${PORT:-7931}
 FLOOR=${FLOOR:-1}
+# Extra flags for the server and the bots (e.g. rooms: SERVER_ARGS="--room-kind
+# squad:capacity=8" BOT_ARGS="--matchmake --kind squad"), split on spaces.
+SERVER_ARGS=${SERVER_ARGS:-}
+BOT_ARGS=${BOT_ARGS:-}
 mkdir -p "$OUT"
 
 if [ -z "${NO_BUILD:-}" ]; then
@@ -83,12 +87,12 @@ for radius in $RADII; do
             rows+=("| $bots | $radius | $CELL | not run (SKIP: does not fit this machine) |||||||||||||")
             continue ;;
         esac
-        tag="b${bots}_r${radius}_c${CELL}_${DURATION}"
+        tag="b${bots}_r${radius}_c${CELL}_${DURATION}${TAG:+_$TAG}"
         log="$OUT/server_$tag.log"
         json="$OUT/bots_$tag.json"
         "$SERVER" --bind "127.0.0.1:$PORT" --view-radius "$radius" --view-cell "$CELL" \
             --max-players $((bots + 100)) --max-connections $((bots + 100)) \
-            --max-connections-per-ip $((bots + 100)) >"$log" 2>&1 &
+            --max-connections-per-ip $((bots + 100)) $SERVER_ARGS >"$log" 2>&1 &
         spid=$!
         for _ in $(seq 100); do
             curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break
@@ -109,7 +113,7 @@ for radius in $RADII; do
         ) &
         sampler=$!
         "$BOT" --url "ws://127.0.0.1:$PORT/ws" --bots "$bots" --duration "$DURATION" \
-            --ramp-up "$RAMP" --input-rate 30 --json "$json" --no-progress \
+            --ramp-up "$RAMP" --input-rate 30 --json "$json" --no-progress $BOT_ARGS \
             --metrics-url "http://127.0.0.1:$PORT/metrics" >"$OUT/bots_$tag.txt" 2>&1 || true
         t1=$(date +%s.%N)
         cpu1=$(cpu_ticks "$spid")
