@@ -1,9 +1,11 @@
 //! A fleet of real processes end to end: three `ticksync-server` members, a
 //! `redis-server` and nginx (deploy/nginx/ticksync.conf), all on 127.0.0.1.
-//! Players matchmake with `POST /matchmake` through nginx, connect through
+//! Players (bots with `--matchmake --reconnect`) matchmake with `POST
+//! /matchmake` through nginx, connect through
 //! nginx to the member the answer names and play with 0 desyncs, never past a
 //! room's capacity; forged and reused seat tokens are refused through the
-//! proxy. Then one member is killed with SIGKILL: its players play again on
+//! proxy. Then one member is killed with SIGKILL: its bots find no resume
+//! can work and matchmake again by themselves, playing again on
 //! the others within 10 s, the directory forgets it within its TTL and no seat
 //! leaks. Then Redis restarts: no room misses a tick and matchmaking is back
 //! within 10 s.
@@ -17,7 +19,7 @@ use std::time::{Duration, Instant};
 use common::fleet::{FleetProcesses, Seat, matchmake, metric, rooms};
 use common::raw::{Ended, RawClient};
 use common::{WAIT, within};
-use ticksync_bot::{BotHandle, BotOptions};
+use ticksync_bot::{Backoff, BotHandle, BotOptions, Matchmaking};
 use ticksync_protocol::{ClientMsg, ErrorCode, Hello, PROTOCOL_VERSION, SUBPROTOCOL};
 
 /// Players in the suite's run; `TICKSYNC_FLEET_PLAYERS` sets another number
@@ -31,42 +33,53 @@ const TTL: Duration = Duration::from_secs(3);
 /// may take to be back.
 const BACK_WITHIN: Duration = Duration::from_secs(10);
 
-/// A player: its seat and the bot playing it.
+/// A player: the bot playing it and the room it plays in.
 struct Player {
     n: u64,
-    seat: Seat,
+    room: String,
     bot: BotHandle,
 }
 
-/// Matchmakes through nginx and takes the seat, trying again (a new
-/// matchmake) until it plays: a seat can name a member that just died.
+/// A bot that matchmakes through nginx by itself (`--matchmake`) and, with
+/// `--reconnect`, resumes where a resume can work and matchmakes again where
+/// it cannot. Tried again while its first matchmake is refused (503).
 async fn join(nginx: SocketAddr, n: u64) -> Player {
     within(WAIT, "a player to matchmake and join", async {
         loop {
-            match matchmake(nginx).await {
-                Ok(seat) => {
-                    let mut opts = BotOptions::new(seat.url.clone());
-                    opts.auth_token = Some(seat.token.clone());
-                    opts.name = Some(format!("fleet-{n}"));
-                    opts.seed = n;
-                    opts.connect_timeout = Duration::from_secs(5);
-                    match BotHandle::connect(opts).await {
-                        Ok(bot) => return Player { n, seat, bot },
-                        Err(e) => eprintln!("player {n}: seat on {} failed: {e}", seat.member),
-                    }
+            let mut opts = BotOptions::new(format!("ws://{nginx}/ws"));
+            opts.matchmake = Some(Matchmaking::default());
+            opts.reconnect = Some(Backoff {
+                min: Duration::from_millis(100),
+                max: Duration::from_secs(1),
+            });
+            opts.name = Some(format!("fleet-{n}"));
+            opts.seed = n;
+            opts.connect_timeout = Duration::from_secs(5);
+            match BotHandle::connect(opts).await {
+                Ok(bot) => {
+                    let room = common::view(&bot)
+                        .await
+                        .room
+                        .expect("a matchmade bot's room");
+                    return Player { n, room, bot };
                 }
-                Err((status, body)) => {
-                    eprintln!("player {n}: matchmake {status}: {body}");
-                    if status == 503 {
-                        // Retry-After: 1 (PROTOCOL.md section 16).
-                        tokio::time::sleep(Duration::from_secs(1)).await;
-                    }
+                Err(e) => {
+                    eprintln!("player {n}: {e}");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
                 }
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
         }
     })
     .await
+}
+
+/// Room id -> member, from `GET /rooms` through nginx.
+async fn room_members(nginx: SocketAddr) -> BTreeMap<String, String> {
+    rooms(nginx)
+        .await
+        .into_iter()
+        .map(|r| (r.id, r.member))
+        .collect()
 }
 
 /// Joins players `ns` concurrently, one more every 50 ms (as bots ramp up;
@@ -100,7 +113,7 @@ async fn all_playing(players: &[Player], more: u64) {
             .bot
             .wait_until(WAIT, |v| v.connected && v.counters.snapshots >= had + more)
             .await
-            .unwrap_or_else(|e| panic!("player {} on {} is not playing: {e}", p.n, p.seat.member));
+            .unwrap_or_else(|e| panic!("player {} in room {} is not playing: {e}", p.n, p.room));
         assert_eq!(view.counters.desyncs, 0, "player {}: desyncs", p.n);
     }
 }
@@ -228,7 +241,11 @@ async fn a_fleet_of_processes_behind_nginx_survives_a_killed_member_and_a_redis_
             m.id
         );
     }
-    let used: BTreeSet<&str> = players.iter().map(|p| p.seat.member.as_str()).collect();
+    let member_of = room_members(nginx).await;
+    let used: BTreeSet<&str> = players
+        .iter()
+        .map(|p| member_of[&p.room].as_str())
+        .collect();
     assert_eq!(used.len(), 3, "every member got players: {per_member:?}");
 
     phase("kill -9");
@@ -238,8 +255,9 @@ async fn a_fleet_of_processes_behind_nginx_survives_a_killed_member_and_a_redis_
         .max_by_key(|(id, n)| (**n, id.as_str()))
         .map(|(id, _)| id.clone())
         .expect("a member with players");
-    let (lost, kept): (Vec<Player>, Vec<Player>) =
-        players.drain(..).partition(|p| p.seat.member == victim);
+    let (lost, kept): (Vec<Player>, Vec<Player>) = players
+        .drain(..)
+        .partition(|p| member_of[&p.room] == victim);
     let killed = Instant::now();
     fleet.kill9(&victim);
     let forgetting = {
@@ -251,17 +269,21 @@ async fn a_fleet_of_processes_behind_nginx_survives_a_killed_member_and_a_redis_
             killed.elapsed()
         })
     };
-    for p in lost.iter() {
-        // Its bot ends: the connection broke and nginx cannot reach the
-        // member any more (no resume can work).
-        let bot_ended = within(WAIT, "a bot of the killed member to end", async {
-            while p.bot.view().await.is_ok_and(|v| v.connected) {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        });
-        bot_ended.await;
+    // Their bots find that no resume can work (nginx answers 502 for the
+    // dead member) and matchmake again by themselves.
+    let mut back = Vec::new();
+    for p in lost {
+        let old = p.room.clone();
+        let view = p
+            .bot
+            .wait_until(WAIT, |v| {
+                v.connected && v.room.as_deref() != Some(old.as_str())
+            })
+            .await
+            .unwrap_or_else(|e| panic!("player {} did not play again: {e}", p.n));
+        let room = view.room.expect("a matchmade bot's room");
+        back.push(Player { room, ..p });
     }
-    let mut back = join_all(nginx, lost.iter().map(|p| p.n)).await;
     all_playing(&back, 10).await;
     let replayed = killed.elapsed();
     eprintln!(
@@ -272,15 +294,14 @@ async fn a_fleet_of_processes_behind_nginx_survives_a_killed_member_and_a_redis_
         replayed <= BACK_WITHIN,
         "players of the killed member back after {replayed:?}"
     );
+    let member_of = room_members(nginx).await;
     for p in &back {
         assert_ne!(
-            p.seat.member, victim,
+            member_of.get(&p.room),
+            Some(&victim),
             "player {} re-seated on a dead member",
             p.n
         );
-    }
-    for p in lost {
-        p.bot.close().await;
     }
     let forgotten = forgetting.join().expect("the watching thread");
     assert!(!fleet.registered(&victim), "{victim} still registered");

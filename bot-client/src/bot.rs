@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -277,7 +277,7 @@ impl Driver {
     /// seat token becomes the session's `Hello.auth_token`.
     async fn take_seat(&mut self) -> Result<(BotOptions, String), BotError> {
         let want = self.opts.matchmake.clone().unwrap_or_default();
-        let started = std::time::Instant::now();
+        let started = Instant::now();
         let seat = matchmake(
             &self.opts.url,
             &want,
@@ -319,7 +319,13 @@ async fn bot_main(mut d: Driver) -> BotOutcome {
     let mut connected_at_stop = false;
     // With --matchmake: the options of the seat's connection, and its room.
     let mut seat: Option<(BotOptions, String)> = None;
+    // With --matchmake: when the last welcomed connection was lost, and
+    // whether the bot gave its seat up since (it is matchmaking again).
+    let mut lost_at: Option<Instant> = None;
+    let mut rematchmaking = false;
     loop {
+        let resuming = d.session.resume_token().is_some();
+        let mut welcomed_now = false;
         let conn = timeout(d.opts.connect_timeout, async {
             if d.opts.matchmake.is_some() && seat.is_none() {
                 seat = Some(d.take_seat().await?);
@@ -331,11 +337,18 @@ async fn bot_main(mut d: Driver) -> BotOutcome {
         let failure = match conn {
             Ok(ws) => {
                 let (ended, welcomed) = d.drive(ws).await;
+                welcomed_now = welcomed;
                 if welcomed {
                     attempt = 0;
                     if let Some((_, room)) = &seat {
                         d.stats.room_joined(room);
                     }
+                    if std::mem::take(&mut rematchmaking)
+                        && let Some(at) = lost_at
+                    {
+                        d.stats.rematchmade(at.elapsed());
+                    }
+                    lost_at = None;
                 }
                 match ended {
                     Ended::Closed => {
@@ -362,13 +375,32 @@ async fn bot_main(mut d: Driver) -> BotOutcome {
         };
         // After the server closed with 1000, 1002, 1003 or 1008 the session must
         // not be resumed (docs/PROTOCOL.md, section 12): join afresh.
-        let resume = !matches!(
+        let mut resume = !matches!(
             &failure,
             Some(BotError::Closed { code, .. }) if matches!(
                 *code,
                 close::NORMAL | close::PROTOCOL_ERROR | close::UNSUPPORTED_DATA | close::POLICY_VIOLATION
             )
         );
+        if failure.is_some() && welcomed_now {
+            lost_at = Some(Instant::now());
+        }
+        // With --matchmake a seat that cannot come back is given up and the bot
+        // matchmakes again (docs/SCALING.md): its server drains (1001) or closed
+        // the room (4004), or a resume was tried and not welcomed (the member
+        // is gone: a proxy's 502, a refused connection, ResumeFailed).
+        let going_away = matches!(
+            &failure,
+            Some(BotError::Closed { code, .. }) if matches!(*code, close::GOING_AWAY | close::ROOM_CLOSED)
+        );
+        let failed_resume = resuming && !welcomed_now && failure.is_some();
+        if d.opts.matchmake.is_some() && seat.is_some() && (going_away || failed_resume) {
+            resume = false;
+            if !rematchmaking {
+                rematchmaking = true;
+                lost_at.get_or_insert_with(Instant::now);
+            }
+        }
         if let Some(e) = failure {
             if matches!(e, BotError::Tls(_)) {
                 // Usually a certificate the bot does not trust: say so, once per bot.

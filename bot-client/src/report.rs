@@ -190,6 +190,11 @@ pub struct Report {
     pub rooms_joined: u64,
     /// `POST /matchmake` latency (`--matchmake`).
     pub matchmake_ms: LatencyMs,
+    /// Bots that lost their room (drain, room closed, member gone) and played
+    /// again in another after a new matchmake (`--matchmake --reconnect`).
+    pub rematchmades: u64,
+    /// From losing the room to playing in the new one.
+    pub rematchmake_ms: LatencyMs,
     /// Time between consecutive snapshots of one bot.
     pub snapshot_interval_ms: LatencyMs,
     /// WebSocket payload bytes received per bot per second.
@@ -326,6 +331,13 @@ impl fmt::Display for Report {
                 "  matchmake   {} rooms joined, latency {}",
                 self.rooms_joined, self.matchmake_ms
             )?;
+            if self.rematchmades > 0 {
+                writeln!(
+                    f,
+                    "  rematchmade {} bots lost their room and play again, after {}",
+                    self.rematchmades, self.rematchmake_ms
+                )?;
+            }
         }
         writeln!(f, "  tls         {}", self.tls)?;
         writeln!(

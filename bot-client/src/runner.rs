@@ -241,6 +241,8 @@ fn build_report(config: &BotConfig, seed: u64, stats: &SharedStats, duration: Du
         rtt_ms: LatencyMs::from_micros(&h.rtt),
         rooms_joined: stats.rooms.lock().map_or(0, |r| r.len() as u64),
         matchmake_ms: LatencyMs::from_micros(&h.matchmake),
+        rematchmades: stats.rematchmades.load(Relaxed),
+        rematchmake_ms: LatencyMs::from_micros(&h.rematchmake),
         snapshot_interval_ms: LatencyMs::from_micros(&h.snapshot_interval),
         bytes_per_bot_per_s: per_bot_s(stats.bytes_received.load(Relaxed)),
         bytes_sent_per_bot_per_s: per_bot_s(stats.bytes_sent.load(Relaxed)),

@@ -32,6 +32,8 @@ pub(crate) struct Histograms {
     pub snapshot_interval: Histogram<u64>,
     /// `POST /matchmake` latencies (`--matchmake`).
     pub matchmake: Histogram<u64>,
+    /// From losing a room to playing in another (`--matchmake`).
+    pub rematchmake: Histogram<u64>,
 }
 
 /// Counters and distributions of all bots of a run.
@@ -49,6 +51,9 @@ pub(crate) struct SharedStats {
     pub reconnects: AtomicU64,
     /// Reconnections that resumed the earlier session.
     pub resumed: AtomicU64,
+    /// Bots that lost their room and were welcomed in another after a new
+    /// matchmake (`--matchmake`: drain, room closed, a resume that failed).
+    pub rematchmades: AtomicU64,
     /// Total time bots spent welcomed, in microseconds (for per-bot rates).
     pub connected_us: AtomicU64,
     /// Sums of all bots' [`Counters`], published a few times a second.
@@ -75,6 +80,7 @@ impl SharedStats {
             disconnects: AtomicU64::new(0),
             reconnects: AtomicU64::new(0),
             resumed: AtomicU64::new(0),
+            rematchmades: AtomicU64::new(0),
             connected_us: AtomicU64::new(0),
             snapshots: AtomicU64::new(0),
             desyncs: AtomicU64::new(0),
@@ -90,6 +96,7 @@ impl SharedStats {
                 rtt_window: latency_histogram(),
                 snapshot_interval: latency_histogram(),
                 matchmake: latency_histogram(),
+                rematchmake: latency_histogram(),
             }),
             rooms: Mutex::new(HashSet::new()),
         }
@@ -150,6 +157,14 @@ impl SharedStats {
         let us = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
         let mut h = self.hist.lock().unwrap_or_else(|p| p.into_inner());
         h.matchmake.saturating_record(us.max(1));
+    }
+
+    /// A bot that lost its room plays again in another, `took` after the loss.
+    pub fn rematchmade(&self, took: Duration) {
+        self.rematchmades.fetch_add(1, Relaxed);
+        let us = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+        let mut h = self.hist.lock().unwrap_or_else(|p| p.into_inner());
+        h.rematchmake.saturating_record(us.max(1));
     }
 
     /// A bot was welcomed in `room` (after matchmaking).
