@@ -6,7 +6,9 @@
  *
  * The page matchmakes (`POST /matchmake`, PROTOCOL.md section 16) and connects
  * where the answer says with its seat token; a resume goes back to the same
- * room, a fresh join (room closed, seat refused) matchmakes again.
+ * room, a fresh join matchmakes again: the room closed (4004), its server drains
+ * (1001), resumes failed (its fleet member is gone) or the seat was refused. The
+ * HUD counts these re-matchmakes.
  *
  * Query parameters: `?name=Ada` (display name), `?kind=duel` (room kind; default:
  * the server's), `?token=...` (join token, for servers with `--auth-secret`),
@@ -14,7 +16,7 @@
  * delay in ms), `?batch=2` (inputs per Input message).
  */
 
-import { CloseCode, SUBPROTOCOL, WS_PATH, Session, listRooms, matchmake } from "./lib/index.js";
+import { SUBPROTOCOL, WS_PATH, Session, listRooms, matchmake } from "./lib/index.js";
 
 /** @typedef {import("./lib/index.js").Pos} Pos */
 
@@ -187,14 +189,16 @@ async function connect() {
   sock.onclose = (ev) => {
     if (ws !== sock) return;
     ws = null;
-    // A closed room cannot be resumed: matchmake again. A kicked player stays out.
-    if (ev.code === CloseCode.RoomClosed) session.resumeToken = null;
-    const policy = ev.code === CloseCode.Kicked ? "stop" : session.closed(ev.code, closingOurselves);
+    // The session decides: resume where that can work; a fresh join where it cannot
+    // (the member drains: 1001, the room closed: 4004, resumes failed: the member is
+    // gone); stop when kicked or taken over.
+    const policy = session.closed(ev.code, closingOurselves);
     if (policy === "stop") {
       demo.status = "stopped";
       return;
     }
-    // A fresh join needs a fresh seat (the last one was used or refused).
+    // A fresh join needs a fresh seat (the last one was used, refused or lost with its
+    // room): matchmake again.
     if (policy === "fresh") seat = null;
     reconnectLater();
   };
@@ -322,6 +326,8 @@ function updateHud(w) {
   const scale = w ? w.fixedScale : 16;
   hud("hud-pos").textContent = own ? `${(own.x / scale).toFixed(2)}, ${(own.y / scale).toFixed(2)}` : "–";
   hud("hud-reconnects").textContent = String(demo.reconnects);
+  const rm = st.rematchmakeMs;
+  hud("hud-rematchmades").textContent = `${st.rematchmades}${rm === null ? "" : ` (last ${rm.toFixed(0)} ms)`}`;
 }
 
 connect();

@@ -234,13 +234,98 @@ test("close codes: no resume after 1008/1002 from the server, stop on 4003; Resu
   s.receive(welcome(), 0);
   assert.equal(s.closed(1002, true), "resume", "our own 1002 after a bad message keeps the session");
   assert.equal(s.closed(4003), "stop");
-  assert.equal(s.closed(1001), "resume");
+  assert.equal(s.closed(4005), "stop", "kicked: do not come back on its own");
+  assert.equal(s.closed(1006), "resume");
   assert.equal(s.closed(1008), "fresh");
   s.receive(welcome(), 0);
   const ev = s.receive(encodeServerMsg({ type: "Error", code: 5, message: "unknown token" }), 0);
   assert.deepEqual(ev, { type: "error", code: 5, message: "unknown token" });
   assert.equal(s.resumeToken, null);
   assert.equal(s.closed(1006), "fresh");
+});
+
+/**
+ * A session welcomed at `t` ms, receiving its last message at `t + 1000`.
+ * @param {import("../src/index.js").SessionOptions} [options]
+ */
+function playing(options = {}, t = 0) {
+  const s = new Session(options);
+  s.open();
+  s.receive(welcome(), t);
+  s.receive(encodeServerMsg({ type: "Pong", clientTimeUs: 0n, serverTick: 1 }), t + 1000);
+  return s;
+}
+
+test("a session is given up where a resume cannot work: 1001 (drain), 4004 (room closed)", () => {
+  for (const code of [1001, 4004]) {
+    const s = playing();
+    assert.equal(s.closed(code), "fresh", `after ${code} the same session cannot come back`);
+    assert.equal(s.resumeToken, null);
+    const hello = decodeClientMsg(s.open());
+    assert.ok(hello.type === "Hello" && hello.resumeToken === null, "the fresh Hello carries no resume token");
+    s.receive(welcome({ playerId: 7, resumeToken: TOKEN_B }), 1600);
+    assert.equal(s.stats.rematchmades, 1, `${code}: the fresh join counts as a re-matchmake`);
+    assert.equal(s.stats.rematchmakeMs, 600, "from the lost session's last message to the new Welcome");
+    assert.equal(s.playerId, 7);
+  }
+  // This side leaving with 1000 or 1001 is no re-matchmake and keeps no session.
+  for (const code of [1000, 1001]) {
+    const s = playing();
+    assert.equal(s.closed(code, true), "fresh");
+    s.open();
+    s.receive(welcome({ resumeToken: TOKEN_B }), 2000);
+    assert.equal(s.stats.rematchmades, 0);
+  }
+});
+
+test("failed resumes: the member is gone (no Welcome twice in a row) or ResumeFailed", () => {
+  // A connection lost without a goodbye is resumed; attempts that never get a
+  // Welcome (refused, a proxy's 502: 1006 before or after opening) give it up.
+  const s = playing();
+  assert.equal(s.closed(1006), "resume");
+  assert.equal(s.closed(1006), "resume", "one failed attempt may be the network");
+  s.open();
+  assert.equal(s.closed(1006), "fresh", "the second in a row: the member is gone");
+  s.open();
+  s.receive(welcome({ resumeToken: TOKEN_B }), 1250);
+  assert.equal(s.stats.rematchmades, 1);
+  assert.equal(s.stats.rematchmakeMs, 250);
+
+  // A resume that works resets the count; one attempt allowed gives up at once.
+  const quick = playing({ resumeAttempts: 1 });
+  assert.equal(quick.closed(1006), "resume");
+  quick.open();
+  quick.receive(welcome({ resumed: true }), 1100);
+  assert.equal(quick.failedResumes, 0);
+  assert.equal(quick.stats.rematchmades, 0, "a resume is no re-matchmake");
+  assert.equal(quick.closed(1006), "resume");
+  assert.equal(quick.closed(1006), "fresh");
+
+  // The server refuses the resume (grace expired): a fresh join right away.
+  const late = playing();
+  assert.equal(late.closed(1006), "resume");
+  late.open();
+  late.receive(encodeServerMsg({ type: "Error", code: 5, message: "resume token expired" }), 5000);
+  assert.equal(late.closed(1008), "fresh");
+  late.open();
+  late.receive(welcome({ resumeToken: TOKEN_B }), 5100);
+  assert.equal(late.stats.rematchmades, 1);
+  assert.equal(late.stats.rematchmakeMs, 4100);
+});
+
+test("a fresh join after a refused seat or a policy close is no re-matchmake", () => {
+  const s = playing();
+  assert.equal(s.closed(1008), "fresh");
+  s.open();
+  s.receive(welcome({ resumeToken: TOKEN_B }), 1500);
+  assert.equal(s.stats.rematchmades, 0);
+  // Before any Welcome there is no session to give up.
+  const never = new Session();
+  assert.equal(never.closed(1006), "fresh");
+  assert.equal(never.closed(1001), "fresh");
+  never.open();
+  never.receive(welcome(), 10);
+  assert.equal(never.stats.rematchmades, 0);
 });
 
 test("unknown server tags are skipped; other decoding errors are protocol errors", () => {

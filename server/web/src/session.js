@@ -9,7 +9,10 @@
  * It sends `Hello` (with the resume token after a drop), produces one input per
  * server tick, batches them into `Input` messages, predicts the own player,
  * reconciles it with every snapshot, keeps the verified world and an interpolation
- * buffer for the others, sends `Resync` on a desync and `Ping` for the RTT.
+ * buffer for the others, sends `Resync` on a desync and `Ping` for the RTT. After a
+ * lost connection it says whether to resume or to join afresh (`closed`): it gives
+ * the session up where a resume cannot work (a draining server, a closed room, a
+ * fleet member that is gone), and counts the re-matchmakes that follow.
  */
 
 import { ClientWorld } from "./world.js";
@@ -31,6 +34,9 @@ import { DecodeError } from "./wire.js";
  * @property {number} [pingIntervalMs]  time between `Ping`s (default 1000)
  * @property {number} [interpolationDelayMs]  how far in the past remote players are drawn (default 100)
  * @property {number} [inputLogSize]  inputs kept in `inputLog` (default 1024)
+ * @property {number} [resumeAttempts]  connections in a row that may fail to take a lost session
+ *   back before it is given up and the next join is fresh (default 2; a room-aware shell then
+ *   matchmakes again: the member holding the session is gone)
  *
  * @typedef {{ type: "welcome", welcome: Welcome }
  *   | { type: "snapshot", tick: number, ok: true, corrected: boolean }
@@ -47,6 +53,9 @@ import { DecodeError } from "./wire.js";
  *   "stop": the same server would answer the same.
  *
  * @typedef {"resume" | "fresh" | "stop"} ReconnectPolicy
+ *   What `closed()` says to do next. "fresh" means the session cannot come back: a shell
+ *   that matchmade (`matchmake()`) asks for a new seat, since seat tokens are single-use and
+ *   the old room or member may be gone.
  */
 
 /** Grid steps per world unit in this protocol version (PROTOCOL.md section 8). */
@@ -84,6 +93,12 @@ export class SessionStats {
     this.serverTick = null;
     /** The last `Error` the server sent. @type {{ code: number, message: string } | null} */
     this.lastError = null;
+    /** Sessions given up where a resume cannot work (the server drained: 1001; the room
+     * closed: 4004; a resume refused or failing) and played again after a fresh join. */
+    this.rematchmades = 0;
+    /** For the latest of those: ms from the last message of the lost session to the new
+     * `Welcome`, or null. @type {number | null} */
+    this.rematchmakeMs = null;
   }
 }
 
@@ -97,6 +112,7 @@ export class Session {
     this.pingIntervalMs = options.pingIntervalMs ?? 1000;
     this.interpolationDelayMs = options.interpolationDelayMs ?? 100;
     this.inputLogSize = options.inputLogSize ?? 1024;
+    this.resumeAttempts = Math.max(options.resumeAttempts ?? 2, 1);
     /** The current session's `Welcome`, or null before the first. @type {Welcome | null} */
     this.welcome = null;
     /** Token to resume with after a drop. @type {Uint8Array | null} */
@@ -125,6 +141,15 @@ export class Session {
     this.resyncPending = false;
     /** Why the server's `Welcome` was refused, or null. @type {string | null} */
     this.incompatible = null;
+    /** Connections in a row that tried to take the lost session back and got no `Welcome`. */
+    this.failedResumes = 0;
+    /** When the last message arrived (the `nowMs` of `receive`). @type {number | null} */
+    this.lastReceivedAt = null;
+    /** When the lost session's last message arrived, until the next `Welcome`. @type {number | null} */
+    this.lostAt = null;
+    /** Whether the lost session was given up where a resume cannot work (1001, 4004, failed
+     * resumes), so the next fresh `Welcome` counts as a re-matchmake. */
+    this.rematchmaking = false;
   }
 
   /** The player id of this session, or null before `Welcome`. */
@@ -155,18 +180,41 @@ export class Session {
   }
 
   /**
-   * The transport closed with `code` (`byUs`: this side closed it). Says what to do
-   * next, following PROTOCOL.md section 12.
+   * The transport closed with `code` (`byUs`: this side closed it), or a connection
+   * attempt failed (any code, e.g. 1006). Says what to do next, following PROTOCOL.md
+   * section 12: no resume after the server closed with 1000, 1002, 1003 or 1008, or
+   * this side with 1000 or 1001; "stop" after 4003 (taken over), 4005 (kicked) or an
+   * unusable `Welcome`. Where a resume cannot work the session is given up ("fresh"):
+   * the server drains (1001: it is going away with the session), the room closed
+   * (4004), or `resumeAttempts` connections in a row failed to take the session back
+   * (its member is gone, or the resume grace expired: `ResumeFailed`).
    * @param {number} code
    * @param {boolean} [byUs]
    * @returns {ReconnectPolicy}
    */
   closed(code, byUs = false) {
+    const wasWelcomed = this.connected && this.welcomed;
     this.connected = false;
-    if (code === CloseCode.SessionTakenOver || this.incompatible !== null) return "stop";
+    this.welcomed = false;
+    if (code === CloseCode.SessionTakenOver || code === CloseCode.Kicked || this.incompatible !== null) return "stop";
+    if (wasWelcomed) {
+      this.lostAt = this.lastReceivedAt;
+      this.failedResumes = 0;
+    } else if (this.resumeToken !== null) {
+      this.failedResumes++;
+    }
+    const hadSession = this.resumeToken !== null;
+    const leaving = byUs && (code === CloseCode.Normal || code === CloseCode.GoingAway);
     /** @type {number[]} */
     const noResume = [CloseCode.Normal, CloseCode.ProtocolError, CloseCode.Unsupported, CloseCode.Policy];
-    if ((!byUs && noResume.includes(code)) || (byUs && code === CloseCode.Normal)) this.resumeToken = null;
+    /** @type {number[]} */
+    const placeGone = [CloseCode.GoingAway, CloseCode.RoomClosed];
+    const gone = !byUs && placeGone.includes(code);
+    if (leaving || (!byUs && noResume.includes(code))) this.resumeToken = null;
+    if (gone || this.failedResumes >= this.resumeAttempts) {
+      if (hadSession) this.rematchmaking = true;
+      this.resumeToken = null;
+    }
     return this.resumeToken ? "resume" : "fresh";
   }
 
@@ -179,6 +227,7 @@ export class Session {
   receive(bytes, nowMs) {
     this.stats.bytesReceived += bytes.length;
     this.stats.messagesReceived++;
+    this.lastReceivedAt = nowMs;
     let msg;
     try {
       msg = decodeServerMsg(bytes);
@@ -188,7 +237,7 @@ export class Session {
     }
     switch (msg.type) {
       case "Welcome":
-        return this.onWelcome(msg);
+        return this.onWelcome(msg, nowMs);
       case "Snapshot":
         return this.onSnapshot(msg, nowMs);
       case "Pong": {
@@ -198,16 +247,21 @@ export class Session {
       }
       case "Error":
         this.stats.lastError = { code: msg.code, message: msg.message };
-        if (msg.code === ErrorCode.ResumeFailed) this.resumeToken = null;
+        if (msg.code === ErrorCode.ResumeFailed && this.resumeToken !== null) {
+          // The resume grace expired, or the server does not know the session.
+          this.resumeToken = null;
+          this.rematchmaking = true;
+        }
         return { type: "error", code: msg.code, message: msg.message };
     }
   }
 
   /**
    * @param {Welcome} w
+   * @param {number} nowMs
    * @returns {SessionEvent}
    */
-  onWelcome(w) {
+  onWelcome(w, nowMs) {
     const problem = welcomeProblem(w);
     if (problem !== null) {
       this.incompatible = problem;
@@ -216,6 +270,13 @@ export class Session {
     }
     this.welcome = w;
     this.welcomed = true;
+    if (this.rematchmaking && !w.resumed && this.lostAt !== null) {
+      this.stats.rematchmades++;
+      this.stats.rematchmakeMs = nowMs - this.lostAt;
+    }
+    this.rematchmaking = false;
+    this.lostAt = null;
+    this.failedResumes = 0;
     this.resumeToken = w.resumeToken;
     this.predictor.cfg = { speedPerTick: w.speedPerTick, worldMaxX: w.worldMaxX, worldMaxY: w.worldMaxY };
     this.predictor.reset(w.lastInputSeq);
