@@ -5,12 +5,11 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
 
-use common::bins::{ServerProcess, TempDir, built_binaries, wait_with_limit};
+use common::bins::{BotProcess, ServerProcess, built_binaries};
 
 const BOTS: u64 = 20;
 
@@ -48,36 +47,7 @@ fn check_latency(report: &Value, name: &str) -> (f64, f64, f64) {
 /// Runs the bot binary against `server` with `args` (plus --url, --no-progress
 /// and --json); asserts it exits 0 and returns its JSON report.
 fn run_bot(bot_bin: &std::path::Path, server: &ServerProcess, args: &[&str]) -> Value {
-    let dir = TempDir::new("binaries");
-    let json = dir.join("report.json");
-    let (out, err) = (dir.join("bot.stdout"), dir.join("bot.stderr"));
-    let mut bot = Command::new(bot_bin)
-        .args(["--url", &server.ws_url()])
-        .args(args)
-        .arg("--no-progress")
-        .arg("--json")
-        .arg(&json)
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(&out).expect("stdout file"))
-        .stderr(std::fs::File::create(&err).expect("stderr file"))
-        .spawn()
-        .expect("start the bot binary");
-    let status = wait_with_limit(&mut bot, "the bot binary", BOT_RUN_LIMIT);
-    let output = || {
-        format!(
-            "stdout:\n{}\nstderr:\n{}",
-            std::fs::read_to_string(&out).unwrap_or_default(),
-            std::fs::read_to_string(&err).unwrap_or_default()
-        )
-    };
-    assert!(
-        status.success(),
-        "ticksync-bot failed ({status}):\n{}",
-        output()
-    );
-    let text = std::fs::read_to_string(&json).expect("the JSON report was written");
-    serde_json::from_str(&text).expect("the report is JSON")
+    BotProcess::start(bot_bin, &server.ws_url(), args).report(BOT_RUN_LIMIT)
 }
 
 #[test]

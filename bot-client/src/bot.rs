@@ -319,10 +319,8 @@ async fn bot_main(mut d: Driver) -> BotOutcome {
     let mut connected_at_stop = false;
     // With --matchmake: the options of the seat's connection, and its room.
     let mut seat: Option<(BotOptions, String)> = None;
-    // With --matchmake: when the last welcomed connection was lost, and
-    // whether the bot gave its seat up since (it is matchmaking again).
+    // With --matchmake: when the last welcomed connection was lost.
     let mut lost_at: Option<Instant> = None;
-    let mut rematchmaking = false;
     loop {
         let resuming = d.session.resume_token().is_some();
         let mut welcomed_now = false;
@@ -343,11 +341,6 @@ async fn bot_main(mut d: Driver) -> BotOutcome {
                     if let Some((_, room)) = &seat {
                         d.stats.room_joined(room);
                     }
-                    if std::mem::take(&mut rematchmaking)
-                        && let Some(at) = lost_at
-                    {
-                        d.stats.rematchmade(at.elapsed());
-                    }
                     lost_at = None;
                 }
                 match ended {
@@ -364,6 +357,17 @@ async fn bot_main(mut d: Driver) -> BotOutcome {
                             &d.stats.connect_failures
                         };
                         counter.fetch_add(1, Relaxed);
+                        if welcomed
+                            && matches!(
+                                e,
+                                BotError::Closed {
+                                    code: close::GOING_AWAY,
+                                    ..
+                                }
+                            )
+                        {
+                            d.stats.drained.fetch_add(1, Relaxed);
+                        }
                         Some(e)
                     }
                 }
@@ -396,10 +400,9 @@ async fn bot_main(mut d: Driver) -> BotOutcome {
         let failed_resume = resuming && !welcomed_now && failure.is_some();
         if d.opts.matchmake.is_some() && seat.is_some() && (going_away || failed_resume) {
             resume = false;
-            if !rematchmaking {
-                rematchmaking = true;
-                lost_at.get_or_insert_with(Instant::now);
-            }
+            // Timed from the loss to the next Welcome (`Driver::on_welcomed`).
+            d.rematchmaking_since
+                .get_or_insert_with(|| lost_at.unwrap_or_else(Instant::now));
         }
         if let Some(e) = failure {
             if matches!(e, BotError::Tls(_)) {

@@ -97,6 +97,9 @@ pub(crate) struct Driver {
     pub connected_for: Duration,
     /// The room of the bot's last seat (`--matchmake`).
     pub room: Option<String>,
+    /// Since when the bot is without a room after giving its seat up (drain,
+    /// room closed, member gone): its next `Welcome` is a re-matchmake.
+    pub rematchmaking_since: Option<std::time::Instant>,
     published: Counters,
     rtt: SampleBuf<1>,
     intervals: SampleBuf<INTERVAL_BATCH>,
@@ -123,6 +126,7 @@ impl Driver {
             ever_welcomed: false,
             connected_for: Duration::ZERO,
             room: None,
+            rematchmaking_since: None,
             published: Counters::default(),
             rtt: SampleBuf::new(),
             intervals: SampleBuf::new(),
@@ -272,6 +276,9 @@ impl Driver {
         } else {
             self.ever_welcomed = true;
             self.stats.bots_connected.fetch_add(1, Relaxed);
+        }
+        if let Some(since) = self.rematchmaking_since.take() {
+            self.stats.rematchmade(since.elapsed());
         }
         tracing::debug!(player = player_id.0, resumed, "welcomed");
         if let Some(ready) = self.ready.take() {

@@ -190,6 +190,9 @@ pub struct Report {
     pub rooms_joined: u64,
     /// `POST /matchmake` latency (`--matchmake`).
     pub matchmake_ms: LatencyMs,
+    /// Sessions the server ended with close 1001 (it drained or shut down),
+    /// after its last snapshots.
+    pub drained: u64,
     /// Bots that lost their room (drain, room closed, member gone) and played
     /// again in another after a new matchmake (`--matchmake --reconnect`).
     pub rematchmades: u64,
@@ -331,6 +334,13 @@ impl fmt::Display for Report {
                 "  matchmake   {} rooms joined, latency {}",
                 self.rooms_joined, self.matchmake_ms
             )?;
+            if self.drained > 0 {
+                writeln!(
+                    f,
+                    "  drained     {} sessions closed with 1001",
+                    self.drained
+                )?;
+            }
             if self.rematchmades > 0 {
                 writeln!(
                     f,

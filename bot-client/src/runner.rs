@@ -241,6 +241,7 @@ fn build_report(config: &BotConfig, seed: u64, stats: &SharedStats, duration: Du
         rtt_ms: LatencyMs::from_micros(&h.rtt),
         rooms_joined: stats.rooms.lock().map_or(0, |r| r.len() as u64),
         matchmake_ms: LatencyMs::from_micros(&h.matchmake),
+        drained: stats.drained.load(Relaxed),
         rematchmades: stats.rematchmades.load(Relaxed),
         rematchmake_ms: LatencyMs::from_micros(&h.rematchmake),
         snapshot_interval_ms: LatencyMs::from_micros(&h.snapshot_interval),

@@ -54,6 +54,8 @@ pub(crate) struct SharedStats {
     /// Bots that lost their room and were welcomed in another after a new
     /// matchmake (`--matchmake`: drain, room closed, a resume that failed).
     pub rematchmades: AtomicU64,
+    /// Sessions the server ended with close 1001 (it drains or shuts down).
+    pub drained: AtomicU64,
     /// Total time bots spent welcomed, in microseconds (for per-bot rates).
     pub connected_us: AtomicU64,
     /// Sums of all bots' [`Counters`], published a few times a second.
@@ -81,6 +83,7 @@ impl SharedStats {
             reconnects: AtomicU64::new(0),
             resumed: AtomicU64::new(0),
             rematchmades: AtomicU64::new(0),
+            drained: AtomicU64::new(0),
             connected_us: AtomicU64::new(0),
             snapshots: AtomicU64::new(0),
             desyncs: AtomicU64::new(0),

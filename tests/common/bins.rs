@@ -1,7 +1,8 @@
 //! The workspace's binaries as child processes: where they are, building them
 //! (a test of the root package cannot use `env!("CARGO_BIN_EXE_...")` for another
-//! package's binaries), a `ticksync-server` process on 127.0.0.1:0, and running a
-//! command with a time limit.
+//! package's binaries), a `ticksync-server` process on 127.0.0.1:0, a
+//! `ticksync-bot` run with its JSON report, and running a command with a time
+//! limit.
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -285,6 +286,57 @@ impl ServerProcess {
 }
 
 impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// A `ticksync-bot` child process writing its JSON report (`--json`) into its
+/// own temp dir. Killed on drop if still running.
+pub struct BotProcess {
+    child: Child,
+    dir: TempDir,
+}
+
+impl BotProcess {
+    /// Starts `bot` with `--url url`, `args`, `--no-progress` and `--json`.
+    pub fn start(bot: &Path, url: &str, args: &[&str]) -> BotProcess {
+        let dir = TempDir::new("bot");
+        let file = |name: &str| std::fs::File::create(dir.join(name)).expect("bot output file");
+        let child = Command::new(bot)
+            .args(["--url", url])
+            .args(args)
+            .arg("--no-progress")
+            .arg("--json")
+            .arg(dir.join("report.json"))
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(file("bot.stdout"))
+            .stderr(file("bot.stderr"))
+            .spawn()
+            .expect("start the bot binary");
+        BotProcess { child, dir }
+    }
+
+    /// Waits at most `limit` for the run to end; asserts it exited 0 and
+    /// returns its JSON report.
+    pub fn report(mut self, limit: Duration) -> serde_json::Value {
+        let status = wait_with_limit(&mut self.child, "the bot binary", limit);
+        let read = |name: &str| std::fs::read_to_string(self.dir.join(name)).unwrap_or_default();
+        assert!(
+            status.success(),
+            "ticksync-bot failed ({status}):\nstdout:\n{}\nstderr:\n{}",
+            read("bot.stdout"),
+            read("bot.stderr")
+        );
+        serde_json::from_str(&read("report.json")).expect("the JSON report was written")
+    }
+}
+
+impl Drop for BotProcess {
     fn drop(&mut self) {
         if let Ok(None) = self.child.try_wait() {
             let _ = self.child.kill();

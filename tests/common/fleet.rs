@@ -111,12 +111,7 @@ impl FleetProcesses {
 
     /// Kills member `id` with SIGKILL (no drain, no goodbye) and reaps it.
     pub fn kill9(&mut self, id: &str) {
-        let member = self
-            .members
-            .iter_mut()
-            .find(|m| m.id == id)
-            .unwrap_or_else(|| panic!("no member {id}"));
-        let process = member.process.take().expect("a running member");
+        let process = self.take(id);
         let status = Command::new("kill")
             .args(["-KILL", &process.pid().to_string()])
             .status()
@@ -124,6 +119,23 @@ impl FleetProcesses {
         assert!(status.success(), "kill -KILL failed: {status}");
         // Dropping reaps it (it is dead already).
         drop(process);
+    }
+
+    /// Sends member `id` SIGTERM (it drains: marked draining in Redis, its
+    /// players get their last snapshots and 1001) and waits at most `limit`
+    /// for its exit.
+    pub fn terminate(&mut self, id: &str, limit: Duration) -> std::process::ExitStatus {
+        self.take(id).terminate(limit)
+    }
+
+    /// Member `id`'s process, which must run; the member counts as gone after.
+    fn take(&mut self, id: &str) -> ServerProcess {
+        let member = self
+            .members
+            .iter_mut()
+            .find(|m| m.id == id)
+            .unwrap_or_else(|| panic!("no member {id}"));
+        member.process.take().expect("a running member")
     }
 
     /// Whether Redis still holds member `id`'s entry.

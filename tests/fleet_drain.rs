@@ -1,0 +1,139 @@
+//! Draining a fleet member while bots play (#16 item 4): two `ticksync-server`
+//! members + Redis + nginx, the `ticksync-bot` binary with `--matchmake
+//! --reconnect` playing through nginx. SIGTERM on the member holding the most
+//! players: it exits 0 after its drain, each of its bots got its last
+//! snapshots and a close 1001, matchmade again by itself and plays on the
+//! other member. Asserted from the bot binary's JSON report: `drained`,
+//! `rematchmades` and `rematchmake_ms` count exactly the drained member's
+//! bots, and no bot saw a desync.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use common::bins::{BotProcess, built_binaries};
+use common::fleet::{FleetProcesses, rooms};
+use common::{WAIT, eventually};
+
+/// Bots in the run, and seats per room (so both members hold rooms).
+const BOTS: u64 = 16;
+const CAPACITY: u32 = 4;
+/// Long enough to seat everyone, drain, and play on afterwards.
+const RUN: &str = "12s";
+/// The bot run with its connects, drain and report, on a loaded machine.
+const BOT_LIMIT: Duration = Duration::from_secs(60);
+
+fn count(report: &Value, path: &str) -> u64 {
+    report
+        .pointer(path)
+        .and_then(Value::as_u64)
+        .unwrap_or_else(|| panic!("report field {path} is not a count: {report:#}"))
+}
+
+/// Players per member, as `GET /rooms` through nginx lists them.
+async fn players_per_member(fleet: &FleetProcesses) -> BTreeMap<String, u64> {
+    let mut per = BTreeMap::new();
+    for r in rooms(fleet.nginx.addr).await {
+        *per.entry(r.member).or_default() += r.players;
+    }
+    per
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bots_rematchmake_onto_another_member_when_theirs_drains() {
+    let (_, bot_bin) = built_binaries();
+    let capacity = CAPACITY.to_string();
+    let mut fleet = FleetProcesses::start(
+        2,
+        &[
+            "--room-capacity",
+            &capacity,
+            "--fleet-ttl",
+            "3s",
+            "--seat-timeout",
+            "5s",
+        ],
+    );
+    let bots = BOTS.to_string();
+    let url = format!("ws://{}/ws", fleet.nginx.addr);
+    let run = BotProcess::start(
+        &bot_bin,
+        &url,
+        &[
+            "--bots",
+            &bots,
+            "--duration",
+            RUN,
+            "--ramp-up",
+            "1s",
+            "--matchmake",
+            "--reconnect",
+        ],
+    );
+
+    eventually(WAIT, "every bot seated", || async {
+        players_per_member(&fleet).await.values().sum::<u64>() == BOTS
+    })
+    .await;
+    let before = players_per_member(&fleet).await;
+    let (victim, drained) = before
+        .iter()
+        .max_by_key(|(_, n)| **n)
+        .map(|(m, n)| (m.clone(), *n))
+        .expect("a member with players");
+    assert!(
+        drained > 0 && drained < BOTS,
+        "players per member: {before:?}"
+    );
+
+    let status = fleet.terminate(&victim, Duration::from_secs(20));
+    assert!(
+        status.success(),
+        "{victim} exits 0 after its drain: {status}"
+    );
+    eventually(WAIT, "every bot playing on the other member", || async {
+        let now = players_per_member(&fleet).await;
+        now.values().sum::<u64>() == BOTS && !now.contains_key(&victim)
+    })
+    .await;
+
+    let report = run.report(BOT_LIMIT);
+    let show = || format!("{report:#}");
+    assert_eq!(count(&report, "/bots_connected"), BOTS, "{}", show());
+    assert_eq!(
+        count(&report, "/drained"),
+        drained,
+        "each drained bot got a close 1001: {}",
+        show()
+    );
+    assert_eq!(
+        count(&report, "/rematchmades"),
+        drained,
+        "each drained bot matchmade again by itself: {}",
+        show()
+    );
+    assert_eq!(count(&report, "/rematchmake_ms/samples"), drained);
+    eprintln!(
+        "{drained} bots drained from {victim}, back in play after {} ms",
+        report["rematchmake_ms"]
+    );
+    let slowest = report
+        .pointer("/rematchmake_ms/max")
+        .and_then(Value::as_f64)
+        .unwrap_or(f64::MAX);
+    assert!(
+        slowest < 10_000.0,
+        "back in play within 10 s: {slowest} ms\n{}",
+        show()
+    );
+    assert_eq!(count(&report, "/desyncs"), 0, "{}", show());
+    assert_eq!(
+        count(&report, "/resumed"),
+        0,
+        "no resume on a draining member"
+    );
+    assert_eq!(report["passed"], Value::Bool(true), "{}", show());
+}
