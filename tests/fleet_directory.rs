@@ -11,13 +11,15 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::raw::{Ended, RawClient};
 use common::services::RedisServer;
 use common::{WAIT, eventually, within};
 use ticksync_bot::{BotError, BotHandle, BotOptions};
+use ticksync_protocol::{ClientMsg, ErrorCode, Hello, PROTOCOL_VERSION, SUBPROTOCOL};
 use ticksync_server::auth::{AuthSecret, unix_now_ms};
 use ticksync_server::fleet::{Fleet, FleetConfig, RedisDirectory};
 use ticksync_server::matchmaker::seat::{self, SeatClaims, SeatKey};
-use ticksync_server::matchmaker::{Directory, DirectoryError, Reserved, matchmake};
+use ticksync_server::matchmaker::{Claim, Directory, DirectoryError, Reserved, matchmake};
 use ticksync_server::{Config, Server};
 
 const SECRET: &str = "fleet-test-secret-0123456789";
@@ -63,18 +65,24 @@ async fn matchmake_on(server: &Server) -> Result<Reserved, DirectoryError> {
     matchmake(&dir, "default", None, unix_now_ms(), HOLD).await
 }
 
-/// A bot that joins the seat `r` reserved, with its signed seat token.
-async fn join_seat(r: &Reserved, n: u64) -> BotHandle {
+/// The seat token for the seat `r` reserved, signed with the fleet's secret,
+/// valid until `expires_ms`.
+fn seat_token(r: &Reserved, expires_ms: u64) -> String {
     let key = SeatKey::new(Some(&SECRET.parse::<AuthSecret>().expect("secret")));
-    let token = seat::mint(
+    seat::mint(
         &key,
         &SeatClaims {
             room: r.listing.room,
             seat: r.reservation.seat,
-            expires_ms: r.reservation.expires_ms,
+            expires_ms,
             identity: None,
         },
-    );
+    )
+}
+
+/// A bot that joins the seat `r` reserved, with its signed seat token.
+async fn join_seat(r: &Reserved, n: u64) -> BotHandle {
+    let token = seat_token(r, r.reservation.expires_ms);
     let mut opts = BotOptions::new(format!("{}/ws?room={}", r.listing.endpoint, r.listing.room));
     opts.auth_token = Some(token);
     opts.name = Some(format!("seat-{n}"));
@@ -143,7 +151,11 @@ async fn concurrent_matchmakes_on_three_members_never_pass_a_room_s_capacity() {
         .claim(r.listing.room, r.reservation.seat, unix_now_ms())
         .await
         .expect("redis answers");
-    assert_eq!(again, None, "a claimed seat cannot be claimed again");
+    assert_eq!(
+        again,
+        Claim::Unknown,
+        "a claimed seat cannot be claimed again"
+    );
     within(WAIT, "the bot to close", bot.close()).await;
 
     for m in members {
@@ -312,4 +324,65 @@ async fn a_redis_restart_costs_no_tick_and_the_members_register_again() {
 
 async fn view_connected(bot: &BotHandle) -> bool {
     common::view(bot).await.connected
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seat_that_runs_out_while_being_claimed_is_refused_as_expired_not_as_used() {
+    let redis = RedisServer::start();
+    let members = start_members(&redis, 1, Duration::from_secs(5)).await;
+    let m = &members[0];
+    let dir = directory(m);
+    let hold = Duration::from_millis(300);
+    let reserve = || async { matchmake(&dir, "default", None, unix_now_ms(), hold).await };
+    let (a, b) = (
+        reserve().await.expect("a seat"),
+        reserve().await.expect("a seat"),
+    );
+    // Redis's clock runs the reservations out; their keys stay a while, so a
+    // late claim can tell "expired" from "already used".
+    tokio::time::sleep(hold * 2).await;
+
+    // A player whose token passed its check (it is signed valid for longer)
+    // while the reservation ran out before the claim reached Redis: that is
+    // what a claim queued behind other writes meets.
+    let path = format!("/ws?room={}", b.listing.room);
+    let mut c = RawClient::connect_path(m.local_addr(), &path, Some(SUBPROTOCOL))
+        .await
+        .expect("connect");
+    c.send(&ClientMsg::Hello(Hello {
+        version: PROTOCOL_VERSION,
+        auth_token: Some(seat_token(&b, unix_now_ms() + 60_000)),
+        ..Hello::default()
+    }))
+    .await;
+    let (ended, error) = c.until_closed().await;
+    let error = error.expect("an Error before the close");
+    assert_eq!(error.code, ErrorCode::AuthFailed, "{error:?}");
+    assert_eq!(
+        error.message,
+        "the seat token expired while its seat was being claimed: matchmake again"
+    );
+    assert_eq!(ended, Ended::Closed(Some(1008)));
+
+    // The directory says so too, with a clock that still believed in the seat.
+    let claim = |at| dir.claim(a.listing.room, a.reservation.seat, at);
+    assert_eq!(
+        claim(a.reservation.expires_ms - 1).await,
+        Ok(Claim::Expired)
+    );
+    assert_eq!(
+        claim(a.reservation.expires_ms - 1).await,
+        Ok(Claim::Unknown),
+        "gone once told"
+    );
+    // No seat leaked: neither reservation holds one, here or in Redis.
+    assert_eq!(m.room(b.listing.room).map(|r| r.players()), Some(0));
+    eventually(WAIT, "Redis to count no seat in the room", || async {
+        let rooms = fleet(m).rooms().await.expect("fleet rooms");
+        rooms
+            .iter()
+            .any(|r| r.info.id == b.listing.room && r.info.players + r.info.reserved == 0)
+    })
+    .await;
+    common::shutdown(members.into_iter().next().expect("the member")).await;
 }

@@ -8,11 +8,12 @@ use futures_util::FutureExt;
 use tracing::warn;
 
 use super::inbox::Opened;
+use super::seats::Claimed;
 use super::{Fleet, FleetError, StoredSeat};
 use crate::matchmaker::directory::DirFuture;
 use crate::matchmaker::policy::Listing;
 use crate::matchmaker::seat::SeatId;
-use crate::matchmaker::{Directory, DirectoryError, Reservation};
+use crate::matchmaker::{Claim, Directory, DirectoryError, Reservation};
 use crate::room::{RoomId, RoomInfo};
 
 /// Members asked in turn to open a room before a matchmake gives up.
@@ -102,20 +103,22 @@ impl Directory for RedisDirectory {
         self.create_in_fleet(kind, seat).boxed()
     }
 
-    fn claim(&self, room: RoomId, seat: SeatId, now_ms: u64) -> DirFuture<'_, Option<Reservation>> {
+    fn claim(&self, room: RoomId, seat: SeatId, now_ms: u64) -> DirFuture<'_, Claim> {
         async move {
             let Some(handle) = self.fleet.host.env().rooms.get(room) else {
-                return Ok(None);
+                return Ok(Claim::Unknown);
             };
-            let Some(s) = self.fleet.claim(&handle, seat).await.map_err(unavailable)? else {
-                return Ok(None);
+            let s = match self.fleet.claim(&handle, seat).await.map_err(unavailable)? {
+                Claimed::Seat(s) => s,
+                Claimed::Expired => return Ok(Claim::Expired),
+                Claimed::Unknown => return Ok(Claim::Unknown),
             };
             if now_ms >= s.expires_ms {
                 // Redis's clock still held it; this member's says it is void.
                 self.fleet.host.env().rooms.pool.release(&handle.seats);
-                return Ok(None);
+                return Ok(Claim::Expired);
             }
-            Ok(Some(Reservation {
+            Ok(Claim::Taken(Reservation {
                 seat,
                 kind: s.kind,
                 identity: s.identity,

@@ -16,7 +16,7 @@
 //! | `P room:<id>` | hash | member, kind, capacity, taken, draining, info (its `GET /rooms` entry) | TTL |
 //! | `P kind:<kind>` | zset | room id → expiry (ms) | entries pruned by score |
 //! | `P pending:<room>` | zset | seat id → expires_ms | until its last reservation expires |
-//! | `P seat:<room>:<seat>` | string | the reservation (JSON) | until it expires (+1 s) |
+//! | `P seat:<room>:<seat>` | string | the reservation (JSON) | until it expires (+10 s, so a late claim learns it expired) |
 //! | `P inbox:<id>` | list | create requests for the member | 10 s |
 //! | `P reply:<request>` | list | the answer to one create request | 10 s |
 //!
@@ -31,8 +31,20 @@
 
 use redis::Script;
 
-/// Redis's clock in milliseconds, as every script's first line.
-const NOW: &str = "local t = redis.call('TIME')\nlocal now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n";
+/// The first lines of every script: `now`, Redis's clock in milliseconds;
+/// `SEAT_TAIL_MS`, how long a reservation's key outlives its expiry (a claim
+/// arriving that late is told "expired", not "already used"); and
+/// `live_members(P)`, the ids of the members whose heartbeat has not expired
+/// (the expired ones are dropped from `P members` first).
+const PRELUDE: &str = r#"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local SEAT_TAIL_MS = 10000
+local function live_members(P)
+  redis.call('ZREMRANGEBYSCORE', P .. 'members', '-inf', now)
+  return redis.call('ZRANGE', P .. 'members', 0, -1)
+end
+"#;
 
 /// The heartbeat: registers or refreshes the member and every room it runs,
 /// and forgets rooms it no longer runs.
@@ -100,7 +112,7 @@ redis.call('PEXPIRE', P .. 'member-rooms:' .. m, ttl)
 local pk = P .. 'pending:' .. rid
 redis.call('ZADD', pk, expires, ARGV[8])
 redis.call('PEXPIRE', pk, expires - now + 1000)
-redis.call('SET', P .. 'seat:' .. rid .. ':' .. ARGV[8], ARGV[10], 'PX', expires - now + 1000)
+redis.call('SET', P .. 'seat:' .. rid .. ':' .. ARGV[8], ARGV[10], 'PX', expires - now + SEAT_TAIL_MS)
 -- The member's load counts the room and the seat now, so the next create
 -- between two heartbeats goes to another member.
 redis.call('HINCRBY', P .. 'member:' .. m, 'taken', 1)
@@ -152,7 +164,7 @@ redis.call('ZADD', pk, expires, seat)
 if redis.call('PTTL', pk) < expires - now + 1000 then
   redis.call('PEXPIRE', pk, expires - now + 1000)
 end
-redis.call('SET', P .. 'seat:' .. rid .. ':' .. seat, ARGV[5], 'PX', expires - now + 1000)
+redis.call('SET', P .. 'seat:' .. rid .. ':' .. seat, ARGV[5], 'PX', expires - now + SEAT_TAIL_MS)
 -- The member's load counts the seat now, not at its next heartbeat (which
 -- writes the member's own count again).
 redis.call('HINCRBY', P .. 'member:' .. r[1], 'taken', 1)
@@ -162,18 +174,21 @@ return 1
 /// Claims a reservation (run by the room's own member once it took the seat
 /// locally): the seat moves from `pending` to the room's `taken`.
 ///
-/// ARGV: prefix, room, seat. Returns the reservation, or nil if it is unknown,
-/// expired or claimed already.
+/// ARGV: prefix, room, seat. Returns the reservation (JSON); `EXPIRED` if its
+/// time ran out before this claim (its entry in `pending` is past its expiry,
+/// or already swept while the seat's own key, which outlives it by a second,
+/// is still there, `SEAT_TAIL_MS`); nil if it was claimed already or never
+/// made.
 const CLAIM: &str = r#"
 local P, rid, seat = ARGV[1], ARGV[2], ARGV[3]
 local pk = P .. 'pending:' .. rid
-local expires = redis.call('ZSCORE', pk, seat)
-if not expires then return false end
-redis.call('ZREM', pk, seat)
 local sk = P .. 'seat:' .. rid .. ':' .. seat
+local expires = redis.call('ZSCORE', pk, seat)
 local data = redis.call('GET', sk)
+redis.call('ZREM', pk, seat)
 redis.call('DEL', sk)
-if tonumber(expires) <= now or not data then return false end
+if not data then return false end
+if not expires or tonumber(expires) <= now then return 'expired' end
 local rk = P .. 'room:' .. rid
 if redis.call('EXISTS', rk) == 1 then redis.call('HINCRBY', rk, 'taken', 1) end
 return data
@@ -214,9 +229,8 @@ return #rooms
 /// rooms. ARGV: prefix.
 const MEMBERS: &str = r#"
 local P = ARGV[1]
-redis.call('ZREMRANGEBYSCORE', P .. 'members', '-inf', now)
 local out = {}
-for _, m in ipairs(redis.call('ZRANGE', P .. 'members', 0, -1)) do
+for _, m in ipairs(live_members(P)) do
   local h = redis.call('HMGET', P .. 'member:' .. m, 'url', 'capacity', 'taken', 'draining', 'rooms')
   if h[1] then
     table.insert(out, m)
@@ -231,9 +245,8 @@ return out
 /// reservations). ARGV: prefix.
 const ROOMS: &str = r#"
 local P = ARGV[1]
-redis.call('ZREMRANGEBYSCORE', P .. 'members', '-inf', now)
 local out = {}
-for _, m in ipairs(redis.call('ZRANGE', P .. 'members', 0, -1)) do
+for _, m in ipairs(live_members(P)) do
   local url = redis.call('HGET', P .. 'member:' .. m, 'url')
   if url then
     for _, rid in ipairs(redis.call('SMEMBERS', P .. 'member-rooms:' .. m)) do
@@ -250,6 +263,9 @@ for _, m in ipairs(redis.call('ZRANGE', P .. 'members', 0, -1)) do
 end
 return out
 "#;
+
+/// What [`CLAIM`] answers for a reservation that ran out.
+pub const EXPIRED: &str = "expired";
 
 /// The scripts, loaded once (EVALSHA, falling back to EVAL after a Redis
 /// restart flushed the script cache).
@@ -276,7 +292,7 @@ pub struct Scripts {
 }
 
 fn script(body: &str) -> Script {
-    Script::new(&format!("{NOW}{body}"))
+    Script::new(&format!("{PRELUDE}{body}"))
 }
 
 impl Default for Scripts {

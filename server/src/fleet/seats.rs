@@ -6,6 +6,7 @@
 use std::fmt::Display;
 
 use super::membership::ms;
+use super::scripts::EXPIRED;
 use super::{Fleet, FleetError, StoredSeat, num};
 use crate::matchmaker::policy::Listing;
 use crate::room::{RoomHandle, RoomId};
@@ -95,20 +96,20 @@ impl Fleet {
     /// Claims reservation `seat` of `room` (a room of this member): takes the
     /// seat in the room's local [`crate::room::seats::Seats`] and moves it from
     /// pending to taken in Redis, in that order and under this member's write
-    /// lock. `Ok(None)`, with the local seat given back, if Redis does not
-    /// know the reservation (claimed, expired, never made) or the room is
-    /// full here.
+    /// lock. With the local seat given back: [`Claimed::Expired`] if Redis's
+    /// clock says the reservation ran out, [`Claimed::Unknown`] if Redis does
+    /// not know it (claimed, never made) or the room is full here.
     pub async fn claim(
         &self,
         room: &RoomHandle,
         seat: impl Display,
-    ) -> Result<Option<StoredSeat>, FleetError> {
+    ) -> Result<Claimed, FleetError> {
         let pool = &self.host.env().rooms.pool;
         let _writes = self.writes.lock().await;
         if !pool.try_take(&room.seats) {
-            return Ok(None);
+            return Ok(Claimed::Unknown);
         }
-        let claimed: Result<Option<String>, FleetError> = self
+        let answer: Result<Option<String>, FleetError> = self
             .run(
                 self.scripts
                     .claim
@@ -118,19 +119,31 @@ impl Fleet {
                     .arg(seat.to_string()),
             )
             .await;
-        let stored = match claimed {
-            Ok(Some(data)) => serde_json::from_str(&data).ok(),
-            Ok(None) => None,
+        let claimed = match answer {
+            Ok(Some(data)) if data == EXPIRED => Claimed::Expired,
+            Ok(Some(data)) => serde_json::from_str(&data).map_or(Claimed::Unknown, Claimed::Seat),
+            Ok(None) => Claimed::Unknown,
             Err(e) => {
                 pool.release(&room.seats);
                 return Err(e);
             }
         };
-        if stored.is_none() {
+        if !matches!(claimed, Claimed::Seat(_)) {
             pool.release(&room.seats);
         }
-        Ok(stored)
+        Ok(claimed)
     }
+}
+
+/// What [`Fleet::claim`] found in Redis.
+#[derive(Debug)]
+pub enum Claimed {
+    /// The reservation, now a seat taken here.
+    Seat(StoredSeat),
+    /// It ran out before the claim.
+    Expired,
+    /// Claimed before, never made, or no seat free here.
+    Unknown,
 }
 
 fn json(stored: &StoredSeat) -> String {

@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use ticksync_protocol::ResumeToken;
 
-use super::directory::{Directory, LocalDirectory};
+use super::directory::{Claim, Directory, LocalDirectory};
 use super::seat::{self, SeatError, SeatKey};
 use crate::auth::{self, AuthError, AuthSecret};
 use crate::room::{CreateError, RoomHandle, RoomId};
@@ -161,12 +161,13 @@ async fn admit_seat(
         .get(claims.room)
         .ok_or(AdmitError::NoSuchRoom)?;
     match gate.directory.claim(claims.room, claims.seat, now_ms).await {
-        Ok(Some(_)) => Ok(Admission {
+        Ok(Claim::Taken(_)) => Ok(Admission {
             room,
             seated: true,
             name,
         }),
-        Ok(None) => Err(SeatError::Used.into()),
+        Ok(Claim::Expired) => Err(SeatError::ExpiredDuringClaim.into()),
+        Ok(Claim::Unknown) => Err(SeatError::Used.into()),
         Err(_) => Err(AdmitError::Unavailable),
     }
 }

@@ -67,6 +67,18 @@ pub struct Reservation {
     pub expires_ms: u64,
 }
 
+/// What [`Directory::claim`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// The seat is the caller's now.
+    Taken(Reservation),
+    /// The reservation ran out before the claim reached it (for a seat token
+    /// that was still valid when it was checked: it expired mid-claim).
+    Expired,
+    /// Claimed before, or never made.
+    Unknown,
+}
+
 /// Where rooms and seats are looked up and reserved.
 ///
 /// Contract for implementations:
@@ -92,10 +104,12 @@ pub trait Directory: Send + Sync {
     fn create<'a>(&'a self, kind: &'a str, seat: &'a Reservation) -> DirFuture<'a, Listing>;
 
     /// Takes the reservation `seat` in `room` (single use), on the process that
-    /// runs the room. `None` if it was claimed before, expired at `now_ms`, or
-    /// never existed. On `Some` the seat is counted in the local room's seats
-    /// and the seat pool: the caller's `Join` (`seated: true`) owns it.
-    fn claim(&self, room: RoomId, seat: SeatId, now_ms: u64) -> DirFuture<'_, Option<Reservation>>;
+    /// runs the room: [`Claim::Expired`] if it expired at `now_ms` (or by the
+    /// directory's own clock), [`Claim::Unknown`] if it was claimed before or
+    /// never existed. On [`Claim::Taken`] the seat is counted in the local
+    /// room's seats and the seat pool: the caller's `Join` (`seated: true`)
+    /// owns it.
+    fn claim(&self, room: RoomId, seat: SeatId, now_ms: u64) -> DirFuture<'_, Claim>;
 
     /// Frees every reservation expired at `now_ms`; returns how many.
     fn expire(&self, now_ms: u64) -> DirFuture<'_, u32>;
@@ -204,14 +218,15 @@ impl Directory for LocalDirectory {
         std::future::ready(created).boxed()
     }
 
-    fn claim(&self, room: RoomId, seat: SeatId, now_ms: u64) -> DirFuture<'_, Option<Reservation>> {
-        let claimed = self.pending.remove(&(room, seat)).and_then(|(_, p)| {
-            if now_ms >= p.reservation.expires_ms {
+    fn claim(&self, room: RoomId, seat: SeatId, now_ms: u64) -> DirFuture<'_, Claim> {
+        let claimed = match self.pending.remove(&(room, seat)) {
+            None => Claim::Unknown,
+            Some((_, p)) if now_ms >= p.reservation.expires_ms => {
                 self.release(&p);
-                return None;
+                Claim::Expired
             }
-            Some(p.reservation)
-        });
+            Some((_, p)) => Claim::Taken(p.reservation),
+        };
         std::future::ready(Ok(claimed)).boxed()
     }
 

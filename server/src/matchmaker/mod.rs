@@ -24,7 +24,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::room::{CreateError, RoomHandle, RoomHost};
-pub use directory::{Directory, DirectoryError, LocalDirectory, Reservation};
+pub use directory::{Claim, Directory, DirectoryError, LocalDirectory, Reservation};
 use policy::Listing;
 use seat::SeatId;
 

@@ -93,7 +93,11 @@ pub enum SeatError {
     /// Signed, but its reservation ran out: matchmake again.
     #[error("the seat token has expired: matchmake again")]
     Expired,
-    /// The seat was claimed already (or its reservation was freed).
+    /// Valid when checked, but its reservation ran out before the claim
+    /// reached it (the claim waited, e.g. on the fleet directory).
+    #[error("the seat token expired while its seat was being claimed: matchmake again")]
+    ExpiredDuringClaim,
+    /// The seat was claimed already (or its reservation was never made).
     #[error("the seat token was already used: matchmake again")]
     Used,
     /// The URL names another room than the token.

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::directory::{Directory, DirectoryError, LocalDirectory};
+use super::directory::{Claim, Directory, DirectoryError, LocalDirectory};
 use super::matchmake;
 use super::seat::SeatId;
 use crate::config::Config;
@@ -72,12 +72,21 @@ async fn a_reservation_is_claimed_once_and_only_in_its_room() {
         .await
         .unwrap();
     let (room, seat) = (r.listing.room, r.reservation.seat);
-    assert_eq!(dir.claim(room, SeatId(seat.0 ^ 1), 1_001).await, Ok(None));
+    assert_eq!(
+        dir.claim(room, SeatId(seat.0 ^ 1), 1_001).await,
+        Ok(Claim::Unknown)
+    );
     let other = crate::room::RoomId(room.0 ^ 1);
-    assert_eq!(dir.claim(other, seat, 1_001).await, Ok(None));
-    let claimed = dir.claim(room, seat, 1_001).await.unwrap().unwrap();
+    assert_eq!(dir.claim(other, seat, 1_001).await, Ok(Claim::Unknown));
+    let Ok(Claim::Taken(claimed)) = dir.claim(room, seat, 1_001).await else {
+        panic!("the reservation is claimed");
+    };
     assert_eq!(claimed.identity.as_deref(), Some("ada"));
-    assert_eq!(dir.claim(room, seat, 1_002).await, Ok(None), "single use");
+    assert_eq!(
+        dir.claim(room, seat, 1_002).await,
+        Ok(Claim::Unknown),
+        "single use"
+    );
     // The claimed seat now belongs to the player's join, not the directory.
     assert_eq!(dir.expire(u64::MAX).await, Ok(0));
     assert_eq!(taken(&dir), (1, 1));
@@ -96,10 +105,11 @@ async fn unclaimed_reservations_expire_and_free_their_seats() {
     assert_eq!(dir.expire(9_999).await, Ok(0));
     assert_eq!(dir.expire(10_000).await, Ok(1), "a's hold ran out");
     assert_eq!(taken(&dir), (1, 1));
-    // A claim at or after the expiry, before the reaper ran, fails and frees.
+    // A claim at or after the expiry, before the reaper ran, fails (expired,
+    // not "used") and frees.
     assert_eq!(
         dir.claim(b.listing.room, b.reservation.seat, 15_000).await,
-        Ok(None)
+        Ok(Claim::Expired)
     );
     assert_eq!(taken(&dir), (0, 1));
     // The freed seats are free for the next players.
