@@ -306,8 +306,9 @@ fn retryable(e: &BotError) -> bool {
         // An untrusted certificate stays untrusted; a reset mid-handshake may not.
         BotError::Tls(e) => !tls::is_certificate_error(e),
         BotError::Config(_) | BotError::Stopped | BotError::Incompatible(_) => false,
-        // Full or draining (503), or no answer: later; a 4xx will not change.
-        BotError::Matchmake { status, .. } => status.is_none_or(|s| s >= 500),
+        // Full or draining (503), over the address's limits (429), or no
+        // answer: later; another 4xx will not change.
+        BotError::Matchmake { status, .. } => status.is_none_or(|s| s == 429 || s >= 500),
         _ => true,
     }
 }

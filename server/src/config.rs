@@ -111,6 +111,28 @@ pub struct Config {
     )]
     pub ip_limit_exempt: IpList,
 
+    /// `POST /matchmake` requests per second one address may make (token
+    /// bucket refill; `GET /rooms` has a bucket of its own with the same
+    /// figures); beyond it HTTP 429 + `Retry-After`. Default: each of the
+    /// address's --max-connections-per-ip players may matchmake once per
+    /// --seat-timeout. --ip-limit-exempt addresses are not limited.
+    #[arg(long, env = "TICKSYNC_MATCHMAKE_RATE")]
+    pub matchmake_rate: Option<f64>,
+
+    /// `POST /matchmake` requests one address may make back to back (token
+    /// bucket size). Default: --max-connections-per-ip (a full NAT of players
+    /// may matchmake at once).
+    #[arg(long, env = "TICKSYNC_MATCHMAKE_BURST")]
+    pub matchmake_burst: Option<u32>,
+
+    /// Most seats one address may have reserved within one --seat-timeout (an
+    /// upper bound on its reserved-but-unclaimed seats: each is claimed or
+    /// freed within that time); beyond it HTTP 429 + `Retry-After` until the
+    /// oldest ages out. Default: --max-connections-per-ip (more seats than it
+    /// may open connections can only go unused).
+    #[arg(long, env = "TICKSYNC_SEATS_PER_IP")]
+    pub seats_per_ip: Option<u32>,
+
     /// Messages per second a connection may send (token bucket refill; every
     /// message and WebSocket control frame counts); beyond it messages are
     /// dropped and counted. Default: twice what a compliant client sends,
@@ -289,6 +311,15 @@ impl Config {
             }
         }
         self.validate_client_limits()?;
+        if !(self.matchmake_rate() > 0.0 && self.matchmake_rate().is_finite()) {
+            return Err(format!(
+                "--matchmake-rate must be a positive number, got {}",
+                self.matchmake_rate()
+            ));
+        }
+        if self.matchmake_burst() == 0 || self.seats_per_ip() == 0 {
+            return Err("--matchmake-burst and --seats-per-ip must be at least 1".into());
+        }
         if self.tls_cert.is_some() != self.tls_key.is_some() {
             return Err("--tls-cert and --tls-key go together".into());
         }
@@ -351,6 +382,25 @@ impl Config {
         self.input_burst.unwrap_or_else(|| self.input_rate_limit())
     }
 
+    /// `POST /matchmake` (and `GET /rooms`) requests per second per address.
+    pub fn matchmake_rate(&self) -> f64 {
+        self.matchmake_rate.unwrap_or_else(|| {
+            self.max_connections_per_ip as f64 / self.seat_timeout.as_secs_f64().max(0.001)
+        })
+    }
+
+    /// Back-to-back `POST /matchmake` requests per address.
+    pub fn matchmake_burst(&self) -> u32 {
+        self.matchmake_burst
+            .unwrap_or_else(|| clamp_u32(self.max_connections_per_ip))
+    }
+
+    /// Seats one address may reserve within one `--seat-timeout`.
+    pub fn seats_per_ip(&self) -> u32 {
+        self.seats_per_ip
+            .unwrap_or_else(|| clamp_u32(self.max_connections_per_ip))
+    }
+
     /// The per-connection message rate limit.
     pub fn rate_limit(&self) -> RateConfig {
         RateConfig {
@@ -398,6 +448,11 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// `n` as a `u32`, saturating.
+fn clamp_u32(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
 }
 
 #[cfg(test)]

@@ -8,8 +8,8 @@ mod reasons;
 
 pub use agones::AgonesMetrics;
 pub use reasons::{
-    ByReason, DisconnectReason, InputRejection, MatchmakeOutcome, Reasons, Refusal, ReloadResult,
-    RoomCloseReason, SdkCall,
+    ApiRoute, ByReason, DisconnectReason, InputRejection, MatchmakeOutcome, Reasons, Refusal,
+    ReloadResult, RoomCloseReason, SdkCall,
 };
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -74,6 +74,7 @@ pub struct Metrics {
     /// Round-trip times measured with the server's WebSocket pings.
     pub rtt: Histogram,
     matchmakes: ByReason<MatchmakeOutcome>,
+    api_limited: ByReason<ApiRoute>,
     /// Seat reservations freed unused at `--seat-timeout`.
     pub reservations_expired: Counter,
     /// The Agones SDK calls and state (`--agones`).
@@ -126,6 +127,7 @@ impl Metrics {
             rooms_created: Counter::default(),
             rooms_closed: ByReason::default(),
             matchmakes: ByReason::default(),
+            api_limited: ByReason::default(),
             reservations_expired: Counter::default(),
             rtt: Histogram::new([
                 0.005, 0.01, 0.02, 0.035, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0, 2.0,
@@ -270,6 +272,11 @@ impl Metrics {
             self.matchmakes.family(),
         );
         r.register(
+            "ticksync_http_limited",
+            "Public HTTP API requests refused with 429 by the per-address limits, by route",
+            self.api_limited.family(),
+        );
+        r.register(
             "ticksync_reservations_expired",
             "Seat reservations freed because their seat token was not used in time",
             self.reservations_expired.clone(),
@@ -281,6 +288,16 @@ impl Metrics {
     /// Counts a `POST /matchmake`.
     pub fn matchmake(&self, outcome: MatchmakeOutcome) {
         self.matchmakes.inc_by(outcome, 1);
+    }
+
+    /// Counts a request refused by the per-address API limits.
+    pub fn api_limited(&self, route: ApiRoute) {
+        self.api_limited.inc_by(route, 1);
+    }
+
+    /// Requests for `route` refused by the per-address API limits so far.
+    pub fn api_limits_hit(&self, route: ApiRoute) -> u64 {
+        self.api_limited.get(route)
     }
 
     /// `POST /matchmake` requests with `outcome` so far.

@@ -17,6 +17,7 @@ use crate::matchmaker::admit::Gate;
 use crate::matchmaker::seat::SeatKey;
 use crate::matchmaker::{Directory, LocalDirectory};
 use crate::metrics::Metrics;
+use crate::net::limits::{ApiConfig, ApiLimits};
 use crate::room::{RoomHost, Rooms};
 use crate::schedule::Placement;
 use crate::session::{Closer, ConnId};
@@ -55,6 +56,8 @@ pub struct Shared {
     pub seat_key: SeatKey,
     /// This process's membership in a fleet (`--redis`).
     pub fleet: Option<Arc<Fleet>>,
+    /// Per-address limits of `POST /matchmake` and `GET /rooms`.
+    pub api_limits: ApiLimits,
 }
 
 impl Shared {
@@ -70,6 +73,12 @@ impl Shared {
         // A fleet's members share the seat key: tokens minted by one member
         // are checked by the room's member.
         let seat_key = SeatKey::new(config.fleet.seat_secret(config.auth_secret.as_ref()));
+        let api_limits = ApiLimits::new(ApiConfig {
+            rate: config.matchmake_rate(),
+            burst: config.matchmake_burst(),
+            seats: config.seats_per_ip(),
+            window: config.seat_timeout,
+        });
         Shared {
             config,
             metrics,
@@ -82,6 +91,7 @@ impl Shared {
             local,
             seat_key,
             fleet: None,
+            api_limits,
         }
     }
 

@@ -12,7 +12,8 @@ use ticksync_protocol::messages::close;
 use ticksync_protocol::{ClientMsg, ErrorCode, Hello, PROTOCOL_VERSION, Welcome};
 use ticksync_server::Config;
 use ticksync_server::auth::{self, AuthSecret};
-use ticksync_server::metrics::MatchmakeOutcome;
+use ticksync_server::config::IpList;
+use ticksync_server::metrics::{ApiRoute, MatchmakeOutcome};
 use ticksync_server::room::RoomId;
 use ticksync_testkit::http::{self, Response};
 use ticksync_testkit::raw::{Ended, RawClient};
@@ -169,11 +170,15 @@ async fn forged_reused_foreign_and_missing_seat_tokens_are_refused() {
     // A plain /ws client still plays, in the default kind.
     let (_c, _w) = RawClient::join(addr, "plain").await;
 
-    let text = server.metrics().encode();
-    assert!(
-        text.contains("ticksync_disconnects_total{reason=\"seat_refused\"} 4"),
-        "{text}"
-    );
+    // Counted when the refused connection's task ends, which may be just
+    // after the client saw the close.
+    support::eventually(|| {
+        server
+            .metrics()
+            .encode()
+            .contains("ticksync_disconnects_total{reason=\"seat_refused\"} 4")
+    })
+    .await;
     server.shutdown().await;
 }
 
@@ -329,5 +334,120 @@ async fn a_hundred_concurrent_matchmakes_for_the_last_seats_never_overfill() {
     for room in server.rooms() {
         assert_eq!((room.players + room.reserved, room.capacity), (4, 4));
     }
+    server.shutdown().await;
+}
+
+const FLOODER: [u8; 4] = [127, 0, 0, 1];
+const NEIGHBOUR: [u8; 4] = [127, 0, 0, 2];
+
+/// `POST /matchmake` from `ip`.
+async fn post_from(ip: [u8; 4], addr: SocketAddr) -> Response {
+    http::request_from(ip.into(), addr, "POST", "/matchmake", &[], b"").await
+}
+
+/// Per-address limits on, for every address (loopback is exempt by default).
+fn limited(rate: f64, burst: u32, seats: u32) -> Config {
+    Config {
+        ip_limit_exempt: IpList::default(),
+        matchmake_rate: Some(rate),
+        matchmake_burst: Some(burst),
+        seats_per_ip: Some(seats),
+        max_players: 40,
+        ..two_kinds()
+    }
+}
+
+fn retry_after(r: &Response) -> u64 {
+    r.header("retry-after")
+        .and_then(|v| v.parse().ok())
+        .expect("a Retry-After in whole seconds")
+}
+
+#[tokio::test]
+async fn a_matchmake_flood_from_one_address_gets_429_and_others_are_served() {
+    // A burst of 5, then one request every 10 s.
+    let server = support::start(limited(0.1, 5, 1000)).await;
+    let addr = server.local_addr();
+    let mut statuses = Vec::new();
+    for _ in 0..30 {
+        statuses.push(post_from(FLOODER, addr).await);
+    }
+    assert!(statuses[..5].iter().all(|r| r.status == 200));
+    for r in &statuses[5..] {
+        assert_eq!(r.status, 429, "{}", r.body);
+        assert!((1..=10).contains(&retry_after(r)), "{:?}", r.headers);
+        assert_eq!(r.header("access-control-allow-origin"), Some("*"));
+        assert!(
+            r.body.contains("too many matchmaking requests"),
+            "{}",
+            r.body
+        );
+    }
+    // The flood took 5 seats, no more; the neighbour is served in full.
+    assert_eq!(server.rooms().iter().map(|r| r.reserved).sum::<u32>(), 5);
+    for _ in 0..5 {
+        assert_eq!(post_from(NEIGHBOUR, addr).await.status, 200);
+    }
+    // GET /rooms has a bucket of its own: the flooder may still list rooms,
+    // until it floods that too.
+    let rooms = |ip: [u8; 4]| http::request_from(ip.into(), addr, "GET", "/rooms", &[], b"");
+    for _ in 0..5 {
+        assert_eq!(rooms(FLOODER).await.status, 200);
+    }
+    let r = rooms(FLOODER).await;
+    assert_eq!(r.status, 429, "{}", r.body);
+    assert!(retry_after(&r) >= 1);
+    assert_eq!(rooms(NEIGHBOUR).await.status, 200);
+
+    let m = server.metrics();
+    assert_eq!(m.matchmakes(MatchmakeOutcome::rate_limited), 25);
+    assert_eq!(m.matchmakes(MatchmakeOutcome::ok), 10);
+    assert_eq!(m.api_limits_hit(ApiRoute::matchmake), 25);
+    assert_eq!(m.api_limits_hit(ApiRoute::rooms), 1);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn one_address_cannot_hold_more_than_its_seats() {
+    // Requests are not the limit here; seats are: 4 per address within one
+    // seat timeout, in a server of 40 seats.
+    let server = support::start(Config {
+        seat_timeout: Duration::from_millis(1500),
+        ..limited(1000.0, 1000, 4)
+    })
+    .await;
+    let addr = server.local_addr();
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        let r = post_from(FLOODER, addr).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        held.push(serde_json::from_str::<Value>(&r.body).unwrap());
+    }
+    for _ in 0..20 {
+        let r = post_from(FLOODER, addr).await;
+        assert_eq!(r.status, 429, "{}", r.body);
+        assert!(r.body.contains("holds the most seats"), "{}", r.body);
+        assert!((1..=2).contains(&retry_after(&r)), "{:?}", r.headers);
+    }
+    // Refused requests reserved nothing: the flooder holds 4 of 40 seats, and
+    // the neighbour gets its own 4 (a matchmake that reserves nothing, here bad
+    // JSON, counts no seat).
+    assert_eq!(server.rooms().iter().map(|r| r.reserved).sum::<u32>(), 4);
+    let bad = http::request_from(NEIGHBOUR.into(), addr, "POST", "/matchmake", &[], b"{").await;
+    assert_eq!(bad.status, 400);
+    for _ in 0..4 {
+        assert_eq!(post_from(NEIGHBOUR, addr).await.status, 200);
+    }
+    assert_eq!(post_from(NEIGHBOUR, addr).await.status, 429);
+    assert_eq!(server.rooms().iter().map(|r| r.reserved).sum::<u32>(), 8);
+    assert_eq!(
+        server.metrics().matchmakes(MatchmakeOutcome::seats_held),
+        21
+    );
+    // The seats age out with the seat timeout (unclaimed, they are freed
+    // too): the flooder may reserve again.
+    support::eventually(|| server.rooms().iter().all(|r| r.reserved == 0)).await;
+    assert_eq!(post_from(FLOODER, addr).await.status, 200);
+    drop(held);
     server.shutdown().await;
 }

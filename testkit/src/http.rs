@@ -2,10 +2,10 @@
 //! (bodies of any size, bad JSON, missing headers) and reads the whole answer
 //! (the server closes every HTTP connection after one answer).
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 
 use crate::{WAIT, within};
 
@@ -39,6 +39,30 @@ pub async fn request(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> Response {
+    exchange(None, addr, &build(addr, method, path, headers, body)).await
+}
+
+/// [`request`] from the local address `from` (any of 127.0.0.0/8 on loopback:
+/// a second client address for per-address limits).
+pub async fn request_from(
+    from: IpAddr,
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Response {
+    exchange(Some(from), addr, &build(addr, method, path, headers, body)).await
+}
+
+/// The bytes of a request; see [`request`].
+fn build(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Vec<u8> {
     let mut raw = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\n");
     for (n, v) in headers {
         raw.push_str(&format!("{n}: {v}\r\n"));
@@ -49,13 +73,31 @@ pub async fn request(
     raw.push_str("\r\n");
     let mut bytes = raw.into_bytes();
     bytes.extend_from_slice(body);
-    send_raw(addr, &bytes).await
+    bytes
 }
 
 /// Sends `bytes` as they are and returns the answer.
 pub async fn send_raw(addr: SocketAddr, bytes: &[u8]) -> Response {
+    exchange(None, addr, bytes).await
+}
+
+async fn exchange(from: Option<IpAddr>, addr: SocketAddr, bytes: &[u8]) -> Response {
     within(WAIT, "an HTTP answer", async {
-        let mut stream = TcpStream::connect(addr).await.expect("tcp connect");
+        let mut stream = match from {
+            None => TcpStream::connect(addr).await.expect("tcp connect"),
+            Some(ip) => {
+                let socket = if ip.is_ipv4() {
+                    TcpSocket::new_v4()
+                } else {
+                    TcpSocket::new_v6()
+                }
+                .expect("socket");
+                socket
+                    .bind(SocketAddr::new(ip, 0))
+                    .expect("bind the source");
+                socket.connect(addr).await.expect("tcp connect")
+            }
+        };
         // The server may answer (e.g. 413) before reading everything.
         let _ = stream.write_all(bytes).await;
         let mut raw = Vec::new();

@@ -79,6 +79,11 @@ test("refusals carry the status, the server's text and Retry-After", async () =>
     assert.ok(e.retryable);
     return true;
   });
+  const limited = fakeFetch(429, { error: "too many matchmaking requests" }, { "Retry-After": "3" });
+  await assert.rejects(matchmake({ baseUrl: "http://h:1", fetch: limited.f }), (e) => {
+    assert.ok(e instanceof MatchmakeError && e.status === 429 && e.retryable && e.retryAfterMs === 3000);
+    return true;
+  });
   const unknown = fakeFetch(400, { error: 'unknown room kind "chess"' });
   await assert.rejects(matchmake({ baseUrl: "http://h:1", kind: "chess", fetch: unknown.f }), (e) => {
     assert.ok(e instanceof MatchmakeError && e.status === 400 && !e.retryable && e.retryAfterMs === null);

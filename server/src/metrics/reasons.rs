@@ -146,6 +146,22 @@ reasons! {
         unauthorized,
         /// Body over the limit or without a length (413, 411).
         too_large,
+        /// Over the address's `--matchmake-rate` (429).
+        rate_limited,
+        /// The address holds `--seats-per-ip` seats reserved within one
+        /// `--seat-timeout` (429).
+        seats_held,
+    }
+}
+
+reasons! {
+    label "route";
+    /// A public HTTP route with a per-address limit.
+    pub enum ApiRoute {
+        /// `POST /matchmake`.
+        matchmake,
+        /// `GET /rooms`.
+        rooms,
     }
 }
 

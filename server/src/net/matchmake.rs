@@ -10,16 +10,19 @@
 //! Both answer cross-origin callers (`Access-Control-Allow-Origin: *`), so a
 //! game page served elsewhere can matchmake; `OPTIONS` answers the preflight.
 
+use std::net::{IpAddr, SocketAddr};
+
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::{Instant, timeout_at};
 use tracing::{debug, info};
 
 use super::http::{self, BodyError, RequestHead};
+use super::limits::Limited;
 use crate::auth;
 use crate::matchmaker::seat::{self, SeatClaims};
 use crate::matchmaker::{DirectoryError, Reserved, matchmake};
-use crate::metrics::MatchmakeOutcome;
+use crate::metrics::{ApiRoute, MatchmakeOutcome};
 use crate::room::{RoomId, RoomInfo};
 use crate::shared::Shared;
 
@@ -83,21 +86,35 @@ impl From<RoomInfo> for Listed {
     }
 }
 
-/// A refusal: status, outcome, body text, extra headers.
-struct Refused(
-    u16,
-    MatchmakeOutcome,
-    String,
-    Option<(&'static str, &'static str)>,
-);
+/// A refusal: status, outcome, body text, `Retry-After` seconds.
+struct Refused(u16, MatchmakeOutcome, String, Option<u64>);
 
 impl Refused {
     fn new(status: u16, outcome: MatchmakeOutcome, text: impl Into<String>) -> Refused {
         Refused(status, outcome, text.into(), None)
     }
 
-    fn retry(outcome: MatchmakeOutcome, text: impl Into<String>, after: &'static str) -> Refused {
-        Refused(503, outcome, text.into(), Some(("Retry-After", after)))
+    fn retry(outcome: MatchmakeOutcome, text: impl Into<String>, after: u64) -> Refused {
+        Refused(503, outcome, text.into(), Some(after))
+    }
+}
+
+impl From<Limited> for Refused {
+    fn from(l: Limited) -> Refused {
+        let after = l.retry_after_secs();
+        let (outcome, text) = match l {
+            Limited::Rate(_) => (
+                MatchmakeOutcome::rate_limited,
+                format!("too many matchmaking requests from your address: retry in {after} s"),
+            ),
+            Limited::Seats(_) => (
+                MatchmakeOutcome::seats_held,
+                format!(
+                    "your address holds the most seats it may reserve at once: use them, or retry in {after} s"
+                ),
+            ),
+        };
+        Refused(429, outcome, text, Some(after))
     }
 }
 
@@ -107,12 +124,12 @@ impl From<DirectoryError> for Refused {
             DirectoryError::UnknownKind(_) => {
                 Refused::new(400, MatchmakeOutcome::bad_request, e.to_string())
             }
-            DirectoryError::Full => Refused::retry(MatchmakeOutcome::full, e.to_string(), "1"),
+            DirectoryError::Full => Refused::retry(MatchmakeOutcome::full, e.to_string(), 1),
             DirectoryError::Draining => {
-                Refused::retry(MatchmakeOutcome::draining, e.to_string(), "5")
+                Refused::retry(MatchmakeOutcome::draining, e.to_string(), 5)
             }
             DirectoryError::Unavailable(_) => {
-                Refused::retry(MatchmakeOutcome::unavailable, e.to_string(), "1")
+                Refused::retry(MatchmakeOutcome::unavailable, e.to_string(), 1)
             }
         }
     }
@@ -125,9 +142,10 @@ pub async fn serve_matchmake<S: AsyncRead + AsyncWrite + Unpin>(
     leftover: Vec<u8>,
     shared: &Shared,
     deadline: Instant,
+    peer: SocketAddr,
 ) {
     let answer = match head.method.as_str() {
-        "POST" => reserve(stream, head, leftover, shared, deadline).await,
+        "POST" => limited_reserve(stream, head, leftover, shared, deadline, peer.ip()).await,
         "OPTIONS" => {
             let _ = http::respond(
                 stream,
@@ -164,12 +182,13 @@ pub async fn serve_matchmake<S: AsyncRead + AsyncWrite + Unpin>(
             shared.metrics.matchmake(MatchmakeOutcome::ok);
             let _ = http::respond(stream, 200, "application/json", body.as_bytes(), &[CORS]).await;
         }
-        Err(Refused(status, outcome, text, header)) => {
+        Err(Refused(status, outcome, text, retry_after)) => {
             shared.metrics.matchmake(outcome);
             debug!(status, ?outcome, %text, "matchmake refused");
             let body = serde_json::json!({ "error": text }).to_string();
+            let retry_after = retry_after.map(|s| s.to_string());
             let mut headers = vec![CORS];
-            headers.extend(header);
+            headers.extend(retry_after.as_deref().map(|s| ("Retry-After", s)));
             if status == 401 {
                 headers.push(("WWW-Authenticate", "Bearer"));
             }
@@ -183,6 +202,31 @@ pub async fn serve_matchmake<S: AsyncRead + AsyncWrite + Unpin>(
             .await;
         }
     }
+}
+
+/// The per-address limits (docs/OPERATIONS.md, section 2), then [`reserve`].
+/// A matchmake that reserves nothing gives the address's seat back.
+async fn limited_reserve<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    head: &RequestHead,
+    leftover: Vec<u8>,
+    shared: &Shared,
+    deadline: Instant,
+    ip: IpAddr,
+) -> Result<String, Refused> {
+    if shared.config.ip_limit_exempt.contains(ip) {
+        return reserve(stream, head, leftover, shared, deadline).await;
+    }
+    let now = std::time::Instant::now();
+    if let Err(limited) = shared.api_limits.check(ip, ApiRoute::matchmake, now) {
+        shared.metrics.api_limited(ApiRoute::matchmake);
+        return Err(limited.into());
+    }
+    let answer = reserve(stream, head, leftover, shared, deadline).await;
+    if answer.is_err() {
+        shared.api_limits.unreserve(ip, now);
+    }
+    answer
 }
 
 async fn reserve<S: AsyncRead + Unpin>(
@@ -315,8 +359,26 @@ fn is_host_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"-.:[]_".contains(&b)
 }
 
-/// Answers `GET /rooms`: a JSON array of the open rooms, oldest first.
-pub async fn serve_rooms<S: AsyncWrite + Unpin>(stream: &mut S, shared: &Shared) {
+/// Answers `GET /rooms`: a JSON array of the open rooms, oldest first; 429 +
+/// `Retry-After` over the address's limit.
+pub async fn serve_rooms<S: AsyncWrite + Unpin>(stream: &mut S, shared: &Shared, peer: SocketAddr) {
+    let ip = peer.ip();
+    if !shared.config.ip_limit_exempt.contains(ip)
+        && let Err(limited) =
+            shared
+                .api_limits
+                .check(ip, ApiRoute::rooms, std::time::Instant::now())
+    {
+        shared.metrics.api_limited(ApiRoute::rooms);
+        let after = limited.retry_after_secs().to_string();
+        let body = serde_json::json!({
+            "error": format!("too many room list requests from your address: retry in {after} s")
+        })
+        .to_string();
+        let headers = [CORS, ("Retry-After", after.as_str())];
+        let _ = http::respond(stream, 429, "application/json", body.as_bytes(), &headers).await;
+        return;
+    }
     let (status, body) = match shared.directory.list().await {
         Ok(rooms) => {
             let rooms: Vec<Listed> = rooms.into_iter().map(Listed::from).collect();

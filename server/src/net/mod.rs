@@ -211,14 +211,14 @@ async fn serve_connection(
         id,
     };
     let Some(acceptor) = tls else {
-        return serve_http(stream, &shared, id, closer, deadline, refusal).await;
+        return serve_http(stream, &shared, id, closer, deadline, refusal, peer).await;
     };
     let accepted = tokio::select! {
         r = timeout_at(deadline, acceptor.accept(stream)) => r,
         _ = closer.closed() => return,
     };
     match accepted {
-        Ok(Ok(stream)) => serve_http(stream, &shared, id, closer, deadline, refusal).await,
+        Ok(Ok(stream)) => serve_http(stream, &shared, id, closer, deadline, refusal, peer).await,
         Ok(Err(e)) => debug!(error = %e, "TLS handshake failed"),
         Err(_) => {
             shared
@@ -237,6 +237,7 @@ async fn serve_http<S: SessionStream>(
     closer: Closer,
     deadline: Instant,
     refusal: Option<Refusal>,
+    peer: SocketAddr,
 ) {
     let head = tokio::select! {
         r = timeout_at(deadline, http::read_head(&mut stream)) => r,
@@ -271,7 +272,8 @@ async fn serve_http<S: SessionStream>(
         Ok(Ok(h)) => h,
     };
     if head.path == matchmake::MATCHMAKE_PATH {
-        return matchmake::serve_matchmake(&mut stream, &head, leftover, shared, deadline).await;
+        return matchmake::serve_matchmake(&mut stream, &head, leftover, shared, deadline, peer)
+            .await;
     }
     if head.method != "GET" {
         let _ = http::respond(
@@ -288,7 +290,7 @@ async fn serve_http<S: SessionStream>(
         "/healthz" => {
             let _ = healthz(&mut stream, shared).await;
         }
-        matchmake::ROOMS_PATH => matchmake::serve_rooms(&mut stream, shared).await,
+        matchmake::ROOMS_PATH => matchmake::serve_rooms(&mut stream, shared, peer).await,
         "/metrics" => {
             let body = shared.metrics.encode();
             let _ = http::respond(
