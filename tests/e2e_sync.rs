@@ -106,10 +106,7 @@ async fn fifty_bots_share_one_exact_world() {
 /// The comparison the test above relies on does catch what it should.
 #[test]
 fn history_check_catches_any_difference() {
-    let e = |id, x| EntityState {
-        id: PlayerId(id),
-        pos: FixedPos::new(x, 0),
-    };
+    let e = |id, x| EntityState::at(PlayerId(id), FixedPos::new(x, 0));
     let h: History = [
         (Tick(9), vec![e(1, 5), e(2, 5)]),
         (Tick(10), vec![e(2, 6), e(3, 0)]),
@@ -119,10 +116,17 @@ fn history_check_catches_any_difference() {
     assert_eq!(h.check(Tick(10), &[e(2, 6), e(3, 0)]), Verdict::Equal);
     assert_eq!(h.check(Tick(9), &[e(1, 5), e(2, 5)]), Verdict::Equal);
     for wrong in [
-        vec![e(2, 7), e(3, 0)],          // moved differently
-        vec![e(2, 6), e(4, 0)],          // another player
+        vec![e(2, 7), e(3, 0)], // moved differently
+        vec![
+            EntityState {
+                vel: glam::IVec2::X,
+                ..e(2, 6)
+            },
+            e(3, 0),
+        ], // another velocity
+        vec![e(2, 6), e(4, 0)], // another player
         vec![e(1, 9), e(2, 6), e(3, 0)], // one too many
-        vec![e(2, 6)],                   // one missing
+        vec![e(2, 6)],          // one missing
         vec![],
     ] {
         assert!(

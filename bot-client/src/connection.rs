@@ -68,7 +68,7 @@ pub(crate) fn ws_config() -> WebSocketConfig {
 }
 
 /// Opens the TCP connection (TCP_NODELAY), runs the TLS handshake for `wss://`
-/// and performs the WebSocket upgrade, offering the `ticksync.v1` subprotocol.
+/// and performs the WebSocket upgrade, offering this version's subprotocol.
 pub(crate) async fn connect(opts: &BotOptions) -> Result<Ws, BotError> {
     let target = parse_ws_url(&opts.url)?;
     let uri: Uri = opts.url.parse().map_err(|e| {

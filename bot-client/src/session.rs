@@ -156,7 +156,8 @@ impl Session {
             phase: Phase::AwaitWelcome,
             welcome: None,
             resume_token: None,
-            world: ClientWorld::new(),
+            // Replaced at `Welcome`, which says how large the world is.
+            world: ClientWorld::new(IVec2::ZERO),
             awaiting_full: false,
             predictor: None,
             last_ack: InputSeq(0),
@@ -185,7 +186,7 @@ impl Session {
             self.resume_token = None;
         }
         self.phase = Phase::AwaitWelcome;
-        self.world = ClientWorld::new();
+        self.world = ClientWorld::new(IVec2::ZERO);
         self.awaiting_full = false;
         self.next_ping = None;
         self.last_snapshot_at = None;
@@ -262,6 +263,7 @@ impl Session {
         }
         self.phase = Phase::Playing;
         self.resume_token = Some(w.resume_token);
+        self.world = ClientWorld::new(w.movement.world_max);
         // Inputs sent before a disconnect may never have reached the server: the
         // predictor starts again from the first snapshot of this connection.
         self.predictor = None;

@@ -13,7 +13,7 @@ use futures_util::{SinkExt, StreamExt};
 use ticksync_bot::{Backoff, BotConfig, BotHandle, BotOptions, Report, run};
 use ticksync_protocol::{
     ClientMsg, EntityState, FixedPos, Hello, InputSeq, MoveConfig, PlayerId, ResumeToken,
-    SUBPROTOCOL, ServerMsg, Snapshot, Tick, Welcome, codec, snapshot, step,
+    SUBPROTOCOL, ServerMsg, SessionLimits, Snapshot, Tick, Welcome, codec, snapshot, step,
 };
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
@@ -61,8 +61,10 @@ struct FakeWorld {
 
 impl FakeWorld {
     fn view(&self) -> Vec<EntityState> {
+        // This server applies inputs as they arrive, not per tick, so it
+        // announces no velocity: every move is a correction.
         let entity =
-            |(id, (pos, _)): (&PlayerId, &(FixedPos, InputSeq))| EntityState { id: *id, pos: *pos };
+            |(id, (pos, _)): (&PlayerId, &(FixedPos, InputSeq))| EntityState::at(*id, *pos);
         self.players.iter().map(entity).collect()
     }
 }
@@ -152,6 +154,13 @@ async fn serve(
         resume_token: ResumeToken([id.0 as u8; 16]),
         resumed,
         last_input_seq,
+        limits: SessionLimits {
+            idle_timeout_ms: 15_000,
+            rate_limit: 68,
+            rate_burst: 68,
+            resume_grace_ms: 10_000,
+            input_queue: 16,
+        },
     });
     let send = |m: &ServerMsg| Message::Binary(codec::encode_server(m).into());
     ws.send(send(&welcome)).await.unwrap();
@@ -215,7 +224,13 @@ async fn serve(
                     let mut body = if full_next {
                         snapshot::full(Tick(tick), &view)
                     } else {
-                        snapshot::delta(Tick(tick), base_tick, &sent_view, &view)
+                        snapshot::delta(
+                            Tick(tick),
+                            base_tick,
+                            &sent_view,
+                            &view,
+                            movement().world_max,
+                        )
                     };
                     full_next = false;
                     if faults.corrupt_tick == Some(tick) {

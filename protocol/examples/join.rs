@@ -34,7 +34,7 @@ async fn main() -> Result<(), Error> {
         .unwrap_or_else(|| "ws://127.0.0.1:7777/ws".into());
     let wanted: u32 = args.next().map(|n| n.parse()).transpose()?.unwrap_or(30);
 
-    // The server speaks binary frames under the `ticksync.v1` subprotocol.
+    // The server speaks binary frames under the `ticksync.v2` subprotocol.
     let mut request = url.as_str().into_client_request()?;
     request.headers_mut().insert(
         "Sec-WebSocket-Protocol",
@@ -55,7 +55,9 @@ async fn main() -> Result<(), Error> {
     )
     .await?;
 
-    let mut world = ClientWorld::new();
+    // Replaced at `Welcome`, which says how large the world is: players a
+    // snapshot does not mention move on by their velocity, clamped to it.
+    let mut world = ClientWorld::new(glam::IVec2::ZERO);
     let mut me = None;
     let mut seq = 0u32;
     let mut seen = 0u32;
@@ -75,17 +77,22 @@ async fn main() -> Result<(), Error> {
                     w.player_id.0, w.tick.0, w.tick_rate
                 );
                 me = Some(w.player_id);
+                world = ClientWorld::new(w.movement.world_max);
             }
             ServerMsg::Snapshot(s) => {
                 // Every snapshot carries a checksum; `apply` verifies it.
                 world.apply(&s.body)?;
                 seen += 1;
-                let own = me.and_then(|id| world.get(id)).map(|p| p.to_world());
+                // Position and velocity (grid steps per tick) as the server says.
+                let own = me.and_then(|id| world.state(id));
                 println!(
                     "snapshot tick {}: {} players in view, me at {}, input {} applied",
                     s.body.tick.0,
                     world.len(),
-                    own.map_or("?".into(), |p| format!("({:.2}, {:.2})", p.x, p.y)),
+                    own.map_or("?".into(), |e| {
+                        let p = e.pos.to_world();
+                        format!("({:.2}, {:.2}) moving ({}, {})", p.x, p.y, e.vel.x, e.vel.y)
+                    }),
                     s.ack_input.0
                 );
                 // One input per snapshot: a direction that turns slowly.

@@ -5,6 +5,7 @@
 //! - [`messages`]: [`ClientMsg`] and [`ServerMsg`], the messages on the wire;
 //! - [`codec`]: their exact byte encoding (docs/PROTOCOL.md), with total decoding;
 //! - [`movement`]: the deterministic fixed-point movement rule [`step`];
+//! - [`motion`]: velocities: how clients advance entities between listings;
 //! - [`snapshot`]: building full and delta snapshot bodies;
 //! - [`ClientWorld`]: reconstructing the world from snapshots, checksum-verified;
 //! - [`Predictor`]: client-side prediction and reconciliation;
@@ -17,24 +18,27 @@
 //! `protocol/tests/vectors/` pin it down byte for byte for ports to other languages.
 //!
 //! ```
+//! use glam::IVec2;
 //! use ticksync_protocol::*;
 //!
-//! // Server side: a delta between two ticks of a view, encoded.
-//! let e = |id, x, y| EntityState { id: PlayerId(id), pos: FixedPos::new(x, y) };
-//! let base = [e(1, 0, 0), e(2, 100, 100)];
-//! let cur = [e(1, 53, 0), e(2, 100, 100)];
-//! let msg = ServerMsg::Snapshot(Snapshot {
-//!     ack_input: InputSeq(1),
-//!     body: snapshot::delta(Tick(2), Tick(1), &base, &cur),
-//! });
+//! // Server side: a delta between two ticks of a view, encoded. Entity 1 walks
+//! // right at 53 steps per tick and costs nothing; entity 2 starts walking down.
+//! let cfg = MoveConfig::from_units(100.0, 30, 1000.0);
+//! let e = |id, x, y, vy| EntityState::new(PlayerId(id), FixedPos::new(x, y), IVec2::new(0, vy));
+//! let walk = |x, y| EntityState::new(PlayerId(1), FixedPos::new(x, y), IVec2::new(53, 0));
+//! let base = [walk(0, 0), e(2, 100, 100, 0)];
+//! let cur = [walk(53, 0), e(2, 100, 153, 53)];
+//! let body = snapshot::delta(Tick(2), Tick(1), &base, &cur, cfg.world_max);
+//! assert_eq!(body.changed.len(), 1);
+//! let msg = ServerMsg::Snapshot(Snapshot { ack_input: InputSeq(1), body });
 //! let bytes = codec::encode_server(&msg);
 //!
 //! // Client side: decode and apply on top of the full snapshot of tick 1.
-//! let mut world = ClientWorld::new();
+//! let mut world = ClientWorld::new(cfg.world_max);
 //! world.apply(&snapshot::full(Tick(1), &base)).unwrap();
 //! let ServerMsg::Snapshot(s) = codec::decode_server(&bytes).unwrap() else { panic!() };
 //! world.apply(&s.body).unwrap();
-//! assert_eq!(world.get(PlayerId(1)), Some(FixedPos::new(53, 0)));
+//! assert_eq!(world.to_sorted_vec(), cur);
 //! ```
 
 #![warn(missing_docs)]
@@ -43,6 +47,7 @@ pub mod checksum;
 mod client_world;
 pub mod codec;
 pub mod messages;
+pub mod motion;
 pub mod movement;
 mod predictor;
 pub mod snapshot;

@@ -9,10 +9,13 @@ use crate::movement::MoveConfig;
 use crate::types::{Checksum, FixedPos, InputSeq, MoveDir, PlayerId, ResumeToken, Tick};
 
 /// The protocol's major version. A server accepts only clients of its own version.
-pub const PROTOCOL_VERSION: u16 = 1;
+pub const PROTOCOL_VERSION: u16 = 2;
 
-/// The WebSocket subprotocol a client must offer.
-pub const SUBPROTOCOL: &str = "ticksync.v1";
+/// The WebSocket subprotocol a client must offer: `ticksync.v` and the version.
+pub const SUBPROTOCOL: &str = "ticksync.v2";
+
+/// The prefix every version's subprotocol shares (`ticksync.v1`, `ticksync.v2`, ...).
+pub const SUBPROTOCOL_PREFIX: &str = "ticksync.v";
 
 /// The HTTP path of the WebSocket endpoint.
 pub const WS_PATH: &str = "/ws";
@@ -159,6 +162,8 @@ pub struct Welcome {
     pub resumed: bool,
     /// The last input sequence the server processed (0 for a new session).
     pub last_input_seq: InputSeq,
+    /// The numbers this client must respect (timeouts, rate limit, queue).
+    pub limits: SessionLimits,
 }
 
 impl Welcome {
@@ -174,6 +179,10 @@ impl Welcome {
     /// #     movement: MoveConfig::from_units(100.0, 30, 1000.0), fixed_scale: 16,
     /// #     view_radius: 0, resume_token: ResumeToken([0; 16]), resumed: false,
     /// #     last_input_seq: InputSeq(0),
+    /// #     limits: SessionLimits {
+    /// #         idle_timeout_ms: 15_000, rate_limit: 68, rate_burst: 68,
+    /// #         resume_grace_ms: 10_000, input_queue: 16,
+    /// #     },
     /// # };
     /// assert_eq!(w.validate(), Ok(()));
     /// w.tick_rate = 0;
@@ -193,25 +202,72 @@ impl Welcome {
                 self.fixed_scale
             ));
         }
+        let l = &self.limits;
+        for (field, value) in [
+            ("Welcome.idle_timeout_ms", l.idle_timeout_ms),
+            ("Welcome.rate_limit", u32::from(l.rate_limit)),
+            ("Welcome.rate_burst", u32::from(l.rate_burst)),
+            ("Welcome.input_queue", u32::from(l.input_queue)),
+        ] {
+            if value == 0 {
+                return Err(format!("{field} must be at least 1, got 0"));
+            }
+        }
         Ok(())
     }
 }
 
-/// One entity's full state.
+/// The server's limits for a session, as `Welcome` announces them: the effective
+/// values after the server derived its defaults (docs/PROTOCOL.md sections 3, 11
+/// and 13 say what each one asks of a client).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SessionLimits {
+    /// The server closes (4001) a connection it received nothing from for this
+    /// long; a client with nothing else to send pings at least every third of it.
+    pub idle_timeout_ms: u32,
+    /// Messages per second the server accepts from a client (the refill rate of
+    /// its token bucket over every message and WebSocket control frame).
+    pub rate_limit: u16,
+    /// How many messages may arrive back to back (the bucket's size).
+    pub rate_burst: u16,
+    /// How long a dropped session's player stays in the world, resumable.
+    pub resume_grace_ms: u32,
+    /// Received but unapplied directions the server holds per player; more are
+    /// dropped.
+    pub input_queue: u16,
+}
+
+/// One entity's full state: where it is and the velocity a client advances it by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct EntityState {
     /// The entity (player) id.
     pub id: PlayerId,
     /// Its position.
     pub pos: FixedPos,
+    /// Its velocity in grid steps per tick: a client moves the entity by it every
+    /// tick the snapshots do not say otherwise (see [`crate::motion`]).
+    pub vel: IVec2,
 }
 
-/// One entity's change of position since the baseline.
+impl EntityState {
+    /// An entity at `pos` moving at `vel` grid steps per tick.
+    pub const fn new(id: PlayerId, pos: FixedPos, vel: IVec2) -> EntityState {
+        EntityState { id, pos, vel }
+    }
+
+    /// An entity at `pos` standing still.
+    pub const fn at(id: PlayerId, pos: FixedPos) -> EntityState {
+        EntityState::new(id, pos, IVec2::ZERO)
+    }
+}
+
+/// One entity's entry in a delta's `changed` (velocity change) or `corrected`
+/// (position residual) list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct EntityDelta {
     /// The entity (player) id.
     pub id: PlayerId,
-    /// Current position minus baseline position, in grid steps.
+    /// The change, in grid steps (per tick, for a velocity).
     pub delta: IVec2,
 }
 
@@ -227,8 +283,11 @@ pub struct Snapshot {
 
 /// The world part of a snapshot: the entities a client should hold at `tick`.
 ///
-/// Lists are sorted by id with each id at most once per list. Apply `removed`, then
-/// `spawned`, then `changed` to the baseline.
+/// Lists are sorted by id with each id at most once per list. An entity kept from
+/// the baseline gets its velocity changed by its `changed` entry, is advanced by
+/// that velocity for `tick - baseline` ticks (clamped to the world) and moved by
+/// its `corrected` entry; `removed` ones are dropped and `spawned` ones added
+/// ([`crate::ClientWorld::apply`], docs/PROTOCOL.md section 9).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SnapshotBody {
     /// The tick this state belongs to.
@@ -237,12 +296,23 @@ pub struct SnapshotBody {
     pub baseline: Option<Tick>,
     /// Entities in the baseline that are gone.
     pub removed: Vec<PlayerId>,
-    /// Entities not in the baseline (all of them, in a full snapshot).
+    /// Entities not in the baseline (all of them, in a full snapshot), with their
+    /// position and velocity.
     pub spawned: Vec<EntityState>,
-    /// Entities in both whose position changed.
+    /// Entities in both whose velocity changed: new velocity minus old.
     pub changed: Vec<EntityDelta>,
-    /// Checksum of the resulting entity set.
+    /// Entities in both whose position is not where their (new) velocity takes
+    /// them: current position minus the extrapolated one.
+    pub corrected: Vec<EntityDelta>,
+    /// Checksum of the resulting entity set (positions only).
     pub checksum: Checksum,
+}
+
+impl SnapshotBody {
+    /// The wire field `baseline_age`: 0 for a full snapshot, else `tick - baseline`.
+    pub fn baseline_age(&self) -> u32 {
+        self.baseline.map_or(0, |b| self.tick.0.wrapping_sub(b.0))
+    }
 }
 
 /// An error report.

@@ -107,6 +107,11 @@ fn server_vectors_encode_and_decode_exactly() {
             codec::encode_snapshot_header(s.ack_input, &mut split);
             codec::encode_snapshot_body(&s.body, &mut split);
             assert_eq!(split, bytes, "{}", case.name);
+            // The hand-written body writer and the bincode one agree.
+            let mut reference = Vec::new();
+            codec::encode_snapshot_header(s.ack_input, &mut reference);
+            codec::encode_snapshot_body_bincode(&s.body, &mut reference);
+            assert_eq!(reference, bytes, "{}", case.name);
         }
         types.insert(format!("{:?}", std::mem::discriminant(&msg)));
     }
@@ -123,7 +128,7 @@ fn snapshot_vectors_apply_in_sequence_with_matching_checksums() {
             other => panic!("{name}: {other:?}"),
         }
     };
-    let mut world = ClientWorld::new();
+    let mut world = ClientWorld::new(support::cases::STORY_WORLD_MAX);
     for (name, (tick, view)) in [
         "snapshot_full",
         "snapshot_delta",
@@ -138,9 +143,64 @@ fn snapshot_vectors_apply_in_sequence_with_matching_checksums() {
         assert_eq!(world.to_sorted_vec(), view, "{name}");
     }
     for name in ["snapshot_full_empty", "snapshot_full_after_resume"] {
-        let mut world = ClientWorld::new();
+        let mut world = ClientWorld::new(support::cases::STORY_WORLD_MAX);
         world.apply(&body(name)).expect(name);
     }
+}
+
+#[test]
+fn trace_applies_tick_by_tick() {
+    let file: support::trace::TraceFile = load("snapshot_trace.json");
+    let cfg = MoveConfig::from(file.config);
+    let mut world = ClientWorld::new(cfg.world_max);
+    let (mut full, mut deltas, mut ages) = (0, 0, BTreeSet::new());
+    let mut listed = BTreeSet::new();
+    for t in &file.ticks {
+        let Some(case) = &t.snapshot else {
+            continue;
+        };
+        let msg = ServerMsg::from(&case.message);
+        assert_eq!(
+            codec::decode_server(&unhex(&case.hex)),
+            Ok(msg.clone()),
+            "{}",
+            t.tick
+        );
+        assert_eq!(hex(&codec::encode_server(&msg)), case.hex, "{}", t.tick);
+        let ServerMsg::Snapshot(s) = msg else {
+            panic!("tick {}: not a snapshot", t.tick)
+        };
+        let applied = world
+            .apply(&s.body)
+            .unwrap_or_else(|e| panic!("tick {}: {e}", t.tick));
+        let expected: Vec<EntityState> = t.entities.iter().map(EntityState::from).collect();
+        assert_eq!(world.to_sorted_vec(), expected, "tick {}", t.tick);
+        assert_eq!(world.checksum(), Checksum(t.checksum), "tick {}", t.tick);
+        assert_eq!(snapshot::view_checksum(&expected), Checksum(t.checksum));
+        if applied.full {
+            full += 1;
+        } else {
+            deltas += 1;
+            ages.insert(s.body.baseline_age());
+        }
+        listed.extend(
+            ["removed", "spawned", "changed", "corrected"]
+                .into_iter()
+                .zip([
+                    applied.removed,
+                    applied.spawned,
+                    applied.changed,
+                    applied.corrected,
+                ])
+                .filter(|(_, n)| *n > 0)
+                .map(|(list, _)| list),
+        );
+    }
+    // The trace covers what it claims to: several full snapshots, deltas of age 1
+    // and 3, and every list in use.
+    assert!(full >= 2 && deltas >= 8, "{full} full, {deltas} deltas");
+    assert_eq!(ages, BTreeSet::from([1, 3]));
+    assert_eq!(listed.len(), 4, "{listed:?}");
 }
 
 #[test]
@@ -229,6 +289,12 @@ fn checksum_vectors_reproduce() {
     }
     for set in &file.sets {
         let view: Vec<EntityState> = set.entities.iter().map(EntityState::from).collect();
+        // Only positions count: velocities do not change the checksum.
+        let moving: Vec<EntityState> = view
+            .iter()
+            .map(|e| EntityState::new(e.id, e.pos, glam::IVec2::new(7, -9)))
+            .collect();
+        assert_eq!(snapshot::view_checksum(&moving), Checksum(set.checksum));
         assert_eq!(
             snapshot::view_checksum(&view),
             Checksum(set.checksum),
@@ -243,12 +309,12 @@ fn checksum_vectors_reproduce() {
 #[test]
 fn hand_checked_examples() {
     let hello = ClientMsg::Hello(Hello {
-        version: 1,
+        version: 2,
         name: Some("Ada".into()),
         ..Hello::default()
     });
-    // tag 0, version 1, Some, len 3, "Ada", None, None
-    assert_eq!(hex(&codec::encode_client(&hello)), "000101034164610000");
+    // tag 0, version 2, Some, len 3, "Ada", None, None
+    assert_eq!(hex(&codec::encode_client(&hello)), "000201034164610000");
     let input = ClientMsg::Input(Input {
         ack_tick: Some(Tick(250)),
         first_seq: InputSeq(300),
@@ -256,21 +322,37 @@ fn hand_checked_examples() {
     });
     // tag 1, Some 250, 300 = FB 2C 01, count 2, (80 ff), (03 00)
     assert_eq!(hex(&codec::encode_client(&input)), "0101fafb2c010280ff0300");
-    let e = |id, x, y| EntityState {
-        id: PlayerId(id),
-        pos: FixedPos::new(x, y),
+    let e = |id, x, y, vx, vy| {
+        EntityState::new(PlayerId(id), FixedPos::new(x, y), glam::IVec2::new(vx, vy))
     };
-    let base = [e(5, 100, 100), e(300, 0, 0)];
-    let cur = [e(5, 153, 63), e(300, 0, 0), e(70_000, 16_000, 1)];
-    let body = snapshot::delta(Tick(1000), Tick(999), &base, &cur);
+    let max = glam::IVec2::splat(16_000);
+    // 5 turns from (53, 0) to (53, -37); 300 walks on at (0, 53); 70000 arrives
+    // moving left; 9 should be at 110 + 2 * 0 but is at 100 (corrected by -10).
+    let base = [
+        e(5, 100, 100, 53, 0),
+        e(9, 110, 5, 0, 0),
+        e(300, 0, 0, 0, 53),
+    ];
+    let cur = [
+        e(5, 206, 26, 53, -37),
+        e(9, 100, 5, 0, 0),
+        e(300, 0, 106, 0, 53),
+        e(70_000, 16_000, 1, -1, 0),
+    ];
+    let body = snapshot::delta(Tick(1000), Tick(998), &base, &cur, max);
     let msg = ServerMsg::Snapshot(Snapshot {
         ack_input: InputSeq(7),
         body,
     });
     let sum = snapshot::view_checksum(&cur).0.to_le_bytes();
-    // tag 1, ack 7, tick 1000 = FB E8 03, age 1, removed 0,
+    // tag 1, ack 7, tick 1000 = FB E8 03, age 2, removed 0,
     // spawned 1: gap 70000 = FC 70 11 01 00, x 16000 -> 32000 = FB 00 7D, y 1 -> 2,
-    // changed 1: gap 5, dx 53 -> 106 = 6A, dy -37 -> 73 = 49, checksum LE.
-    let expected = format!("0107fbe8030100 01fc70110100fb007d02 0105 6a49{}", hex(&sum));
+    //   vx -1 -> 1, vy 0,
+    // changed 1: gap 5, dvx 0, dvy -37 -> 73 = 49,
+    // corrected 1: gap 9, rx -10 -> 19 = 13, ry 0; checksum LE.
+    let expected = format!(
+        "0107fbe8030200 01fc70110100fb007d020100 01050049 01091300{}",
+        hex(&sum)
+    );
     assert_eq!(hex(&codec::encode_server(&msg)), expected.replace(' ', ""));
 }

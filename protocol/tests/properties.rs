@@ -73,46 +73,83 @@ fn arb_pos() -> impl Strategy<Value = FixedPos> {
     (arb_coord(), arb_coord()).prop_map(|(x, y)| FixedPos::new(x, y))
 }
 
-/// A view: sorted unique ids (a few small, some anywhere in `u32`) with positions.
+/// Velocities: mostly what `velocity` gives (up to two steps of 53), sometimes
+/// anything a fast world allows.
+fn arb_vel() -> impl Strategy<Value = IVec2> {
+    let v = prop_oneof![4 => -106..=106i32, 1 => -MAX_SPEED_PER_TICK..=MAX_SPEED_PER_TICK];
+    (v.clone(), v).prop_map(|(x, y)| IVec2::new(x, y))
+}
+
+/// A view: sorted unique ids (a few small, some anywhere in `u32`) with positions
+/// and velocities.
 fn arb_view(max_len: usize) -> impl Strategy<Value = Vec<EntityState>> {
     let id = prop_oneof![3 => 1..80u32, 1 => 1..=u32::MAX];
-    proptest::collection::btree_map(id, arb_pos(), 0..max_len).prop_map(|m| {
+    proptest::collection::btree_map(id, (arb_pos(), arb_vel()), 0..max_len).prop_map(|m| {
         m.into_iter()
-            .map(|(id, pos)| EntityState {
-                id: PlayerId(id),
-                pos,
-            })
+            .map(|(id, (pos, vel))| EntityState::new(PlayerId(id), pos, vel))
             .collect()
     })
 }
 
-/// A baseline and a current view: unrelated, or the current one made from the
-/// baseline by removing, keeping and moving entities and spawning new ones.
-fn arb_base_and_cur() -> impl Strategy<Value = (Vec<EntityState>, Vec<EntityState>)> {
-    let evolved = arb_view(40)
-        .prop_flat_map(|base| {
-            let ops = proptest::collection::vec((0u8..4, -60..=60i32, -60..=60i32), base.len());
-            (Just(base), ops, arb_view(6))
+/// What happens to a baseline entity by the current tick.
+#[derive(Debug, Clone, Copy)]
+enum Fate {
+    Removed,
+    /// Moved as its velocity says.
+    Steady,
+    /// Changed velocity at the start of the interval.
+    Turned(IVec2),
+    /// Off its extrapolated position (a late or doubled input, a turn in between).
+    Jittered(IVec2),
+    /// Both.
+    TurnedAndJittered(IVec2, IVec2),
+}
+
+fn arb_fate() -> impl Strategy<Value = Fate> {
+    let off = (-120..=120i32, -120..=120i32).prop_map(|(x, y)| IVec2::new(x, y));
+    prop_oneof![
+        1 => Just(Fate::Removed),
+        2 => Just(Fate::Steady),
+        1 => arb_vel().prop_map(Fate::Turned),
+        1 => off.clone().prop_map(Fate::Jittered),
+        1 => (arb_vel(), off).prop_map(|(v, o)| Fate::TurnedAndJittered(v, o)),
+    ]
+}
+
+/// A world, a baseline view, the number of ticks to the current one, and the
+/// current view: unrelated, or made from the baseline by removing, moving,
+/// turning and jittering entities and spawning new ones.
+fn arb_base_and_cur() -> impl Strategy<Value = (IVec2, Vec<EntityState>, u32, Vec<EntityState>)> {
+    let max = prop_oneof![
+        Just(IVec2::splat(16_000)),
+        Just(IVec2::splat(MAX_WORLD_FIXED))
+    ];
+    let evolved = (max.clone(), arb_view(40), 1..5u32)
+        .prop_flat_map(|(max, base, ticks)| {
+            let fates = proptest::collection::vec(arb_fate(), base.len());
+            (Just(max), Just(base), Just(ticks), fates, arb_view(6))
         })
-        .prop_map(|(base, ops, spawns)| {
+        .prop_map(|(max, base, ticks, fates, spawns)| {
             let mut cur = BTreeMap::new();
-            for (e, (op, dx, dy)) in base.iter().zip(ops) {
-                match op {
-                    0 => {}
-                    1 => drop(cur.insert(e.id, e.pos)),
-                    _ => drop(cur.insert(e.id, FixedPos(e.pos.0 + IVec2::new(dx, dy)))),
-                }
+            for (e, fate) in base.iter().zip(fates) {
+                let (vel, off) = match fate {
+                    Fate::Removed => continue,
+                    Fate::Steady => (e.vel, IVec2::ZERO),
+                    Fate::Turned(v) => (v, IVec2::ZERO),
+                    Fate::Jittered(o) => (e.vel, o),
+                    Fate::TurnedAndJittered(v, o) => (v, o),
+                };
+                let at = motion::extrapolate(e.pos, vel, ticks, max);
+                let pos = FixedPos((at.0 + off).clamp(IVec2::ZERO, max));
+                cur.insert(e.id, EntityState::new(e.id, pos, vel));
             }
             for e in spawns {
-                cur.entry(e.id).or_insert(e.pos);
+                cur.entry(e.id).or_insert(e);
             }
-            let cur = cur
-                .into_iter()
-                .map(|(id, pos)| EntityState { id, pos })
-                .collect();
-            (base, cur)
+            (max, base, ticks, cur.into_values().collect())
         });
-    prop_oneof![(arb_view(40), arb_view(40)), evolved]
+    let unrelated = (max, arb_view(40), 1..5u32, arb_view(40));
+    prop_oneof![unrelated, evolved]
 }
 
 fn arb_config() -> impl Strategy<Value = MoveConfig> {
@@ -143,9 +180,10 @@ fn arb_body() -> impl Strategy<Value = SnapshotBody> {
         .prop_map(|(tick, age, base, cur, sum)| {
             // baseline_age in 1..=tick: the baseline is in 0..tick.
             let baseline = Tick(tick - (age % tick + 1));
+            let max = IVec2::splat(MAX_WORLD_FIXED);
             SnapshotBody {
                 checksum: Checksum(sum),
-                ..snapshot::delta(Tick(tick), baseline, &base, &cur)
+                ..snapshot::delta(Tick(tick), baseline, &base, &cur, max)
             }
         });
     prop_oneof![full, delta]
@@ -161,9 +199,20 @@ fn arb_server_msg() -> impl Strategy<Value = ServerMsg> {
             any::<bool>(),
             any::<u32>(),
         ),
+        (
+            any::<u32>(),
+            any::<u16>(),
+            any::<u16>(),
+            any::<u32>(),
+            any::<u16>(),
+        ),
     )
         .prop_map(
-            |((player, tick, rate, movement), (scale, radius, token, resumed, last))| {
+            |(
+                (player, tick, rate, movement),
+                (scale, radius, token, resumed, last),
+                (idle, rate_limit, burst, grace, queue),
+            )| {
                 ServerMsg::Welcome(Welcome {
                     player_id: PlayerId(player),
                     tick: Tick(tick),
@@ -174,6 +223,13 @@ fn arb_server_msg() -> impl Strategy<Value = ServerMsg> {
                     resume_token: token,
                     resumed,
                     last_input_seq: InputSeq(last),
+                    limits: SessionLimits {
+                        idle_timeout_ms: idle,
+                        rate_limit,
+                        rate_burst: burst,
+                        resume_grace_ms: grace,
+                        input_queue: queue,
+                    },
                 })
             },
         );
@@ -278,10 +334,18 @@ proptest! {
     }
 
     #[test]
-    fn delta_rebuilds_the_current_view((base, cur) in arb_base_and_cur()) {
-        let mut world = ClientWorld::new();
+    fn hand_written_body_writer_matches_bincode(body in arb_body()) {
+        let (mut fast, mut reference) = (Vec::new(), Vec::new());
+        codec::encode_snapshot_body(&body, &mut fast);
+        codec::encode_snapshot_body_bincode(&body, &mut reference);
+        prop_assert_eq!(fast, reference);
+    }
+
+    #[test]
+    fn delta_rebuilds_the_current_view((max, base, ticks, cur) in arb_base_and_cur()) {
+        let mut world = ClientWorld::new(max);
         world.apply(&snapshot::full(Tick(7), &base)).expect("full snapshot applies");
-        let delta = snapshot::delta(Tick(8), Tick(7), &base, &cur);
+        let delta = snapshot::delta(Tick(7 + ticks), Tick(7), &base, &cur, max);
         // Through the wire, as a client sees it.
         let bytes = codec::encode_server(&ServerMsg::Snapshot(Snapshot {
             ack_input: InputSeq(0),
@@ -292,12 +356,24 @@ proptest! {
         };
         prop_assert_eq!(&decoded.body, &delta);
         let applied = world.apply(&decoded.body).expect("delta applies");
-        prop_assert_eq!(applied.tick, Tick(8));
+        prop_assert_eq!(applied.tick, Tick(7 + ticks));
+        // Positions and velocities, exactly.
         prop_assert_eq!(world.to_sorted_vec(), cur.clone());
         prop_assert_eq!(world.checksum(), snapshot::view_checksum(&cur));
-        // Unchanged entities cost nothing.
-        let unchanged = cur.iter().filter(|e| base.contains(e)).count();
-        prop_assert_eq!(delta.changed.len() + delta.spawned.len() + unchanged, cur.len());
+        // Entities that moved as their velocity says cost nothing.
+        let steady = cur
+            .iter()
+            .filter(|c| {
+                base.iter().any(|b| {
+                    b.id == c.id
+                        && b.vel == c.vel
+                        && motion::extrapolate(b.pos, b.vel, ticks, max) == c.pos
+                })
+            })
+            .count();
+        let listed: std::collections::BTreeSet<_> =
+            delta.changed.iter().chain(&delta.corrected).map(|d| d.id).collect();
+        prop_assert_eq!(listed.len() + delta.spawned.len() + steady, cur.len());
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
-use ticksync_protocol::{MoveConfig, client_msg_budget};
+use ticksync_protocol::{MoveConfig, SessionLimits, client_msg_budget};
 
 use crate::auth::AuthSecret;
 use crate::fleet::FleetConfig;
@@ -372,14 +372,23 @@ impl Config {
     /// by default twice a compliant client's [`client_msg_budget`] at the
     /// fastest kind's tick rate.
     pub fn input_rate_limit(&self) -> u32 {
+        self.input_rate_limit_at(self.max_tick_rate())
+    }
+
+    fn input_rate_limit_at(&self, max_tick_rate: u16) -> u32 {
         self.input_rate_limit
-            .unwrap_or(2 * client_msg_budget(self.max_tick_rate()))
+            .unwrap_or(2 * client_msg_budget(max_tick_rate))
     }
 
     /// Messages a connection may send back to back: `--input-burst`, or by
     /// default one second at [`Config::input_rate_limit`].
     pub fn input_burst(&self) -> u32 {
-        self.input_burst.unwrap_or_else(|| self.input_rate_limit())
+        self.input_burst_at(self.max_tick_rate())
+    }
+
+    fn input_burst_at(&self, max_tick_rate: u16) -> u32 {
+        self.input_burst
+            .unwrap_or_else(|| self.input_rate_limit_at(max_tick_rate))
     }
 
     /// `POST /matchmake` (and `GET /rooms`) requests per second per address.
@@ -447,6 +456,27 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    /// The limits `Welcome` announces to every client (docs/PROTOCOL.md, section
+    /// 6): the effective values, which `validate` keeps within the fields' ranges
+    /// (saturated here all the same, so a skipped validation cannot wrap them).
+    pub fn session_limits(&self) -> SessionLimits {
+        self.session_limits_at(self.max_tick_rate())
+    }
+
+    /// [`Config::session_limits`] when the fastest room kind runs at
+    /// `max_tick_rate` (for building the kinds themselves).
+    pub fn session_limits_at(&self, max_tick_rate: u16) -> SessionLimits {
+        let ms = |d: Duration| u32::try_from(d.as_millis()).unwrap_or(u32::MAX);
+        let u16_sat = |n: u64| u16::try_from(n).unwrap_or(u16::MAX);
+        SessionLimits {
+            idle_timeout_ms: ms(self.idle_timeout),
+            rate_limit: u16_sat(u64::from(self.input_rate_limit_at(max_tick_rate))),
+            rate_burst: u16_sat(u64::from(self.input_burst_at(max_tick_rate))),
+            resume_grace_ms: ms(self.resume_grace),
+            input_queue: u16_sat(self.input_queue as u64),
+        }
     }
 }
 

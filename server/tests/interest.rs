@@ -58,7 +58,7 @@ async fn views_follow_the_radius(view_cell: f64) {
     let mut clients = Vec::new();
     for _ in 0..10 {
         let (c, w) = RawClient::join(addr, "test").await;
-        clients.push((c, w.player_id, ClientWorld::new()));
+        clients.push((c, w.player_id, ClientWorld::new(w.movement.world_max)));
     }
     let center = FixedPos::new(150 * 16, 150 * 16);
     let (mut entered, mut left) = (0, 0);
@@ -72,10 +72,12 @@ async fn views_follow_the_radius(view_cell: f64) {
             left += applied.removed;
             let me = world.get(*id).expect("the own player is always in view");
             let eye = view_center(me, cell, world_max);
-            for (other, pos) in world.iter() {
+            for other in world.iter() {
                 assert!(
-                    within(pos, eye, radius),
-                    "{other:?} at {pos:?} is out of view"
+                    within(other.pos, eye, radius),
+                    "{:?} at {:?} is out of view",
+                    other.id,
+                    other.pos
                 );
             }
             // Walk to the centre for a second, then away from it, so players

@@ -119,7 +119,7 @@ fn drain(c: &mut TestClient, world: &mut ClientWorld) -> Vec<InputSeq> {
 fn a_reading_client_gets_one_snapshot_per_tick_and_inputs_apply() {
     let mut rig = rig(Config::for_tests());
     let mut c = join(&mut rig, 1, 8);
-    let mut world = ClientWorld::new();
+    let mut world = ClientWorld::new(rig.handle.kind.sim.movement.world_max);
     assert_eq!(drain(&mut c, &mut world).len(), 1);
     let start = world.get(c.id).unwrap();
     rig.handle
@@ -154,7 +154,7 @@ fn a_client_that_never_reads_is_skipped_then_closed_without_disturbing_others() 
     });
     let mut good = join(&mut rig, 1, 4);
     let slow = join(&mut rig, 2, 4);
-    let mut world = ClientWorld::new();
+    let mut world = ClientWorld::new(rig.handle.kind.sim.movement.world_max);
     drain(&mut good, &mut world);
     for t in 0..20 {
         rig.step();
@@ -173,7 +173,7 @@ fn a_client_that_never_reads_is_skipped_then_closed_without_disturbing_others() 
     assert!(rig.env.metrics.snapshots_skipped.get() >= 15);
     // The slow client's queue holds deltas it can still apply in order.
     let mut slow = slow;
-    let mut slow_world = ClientWorld::new();
+    let mut slow_world = ClientWorld::new(rig.handle.kind.sim.movement.world_max);
     drain(&mut slow, &mut slow_world);
     assert!(slow_world.tick().is_some());
 }
@@ -182,7 +182,7 @@ fn a_client_that_never_reads_is_skipped_then_closed_without_disturbing_others() 
 fn a_skipping_client_resumes_with_a_delta_against_what_it_holds() {
     let mut rig = rig(Config::for_tests());
     let mut c = join(&mut rig, 1, 2);
-    let mut world = ClientWorld::new();
+    let mut world = ClientWorld::new(rig.handle.kind.sim.movement.world_max);
     for _ in 0..5 {
         rig.step(); // queue fills after two frames; the rest are skipped
     }
@@ -290,7 +290,7 @@ fn a_kicked_player_is_closed_with_4005_and_cannot_resume() {
     let (error, cause) = reply.try_recv().unwrap().unwrap_err();
     assert_eq!(error.code, ticksync_protocol::ErrorCode::ResumeFailed);
     assert_eq!(cause.code, close::POLICY_VIOLATION);
-    let mut world = ClientWorld::new();
+    let mut world = ClientWorld::new(rig.handle.kind.sim.movement.world_max);
     drain(&mut b, &mut world);
     assert!(
         world.get(a.id).is_none(),

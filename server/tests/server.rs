@@ -10,7 +10,7 @@ use tokio::net::TcpStream;
 use ticksync_protocol::messages::close;
 use ticksync_protocol::{
     ClientMsg, ClientWorld, ErrorCode, FixedPos, Hello, InputSeq, MoveDir, PROTOCOL_VERSION,
-    ServerMsg, step,
+    SUBPROTOCOL, ServerMsg, step,
 };
 use ticksync_server::Config;
 
@@ -31,7 +31,7 @@ async fn welcome_then_full_snapshot_with_own_player() {
     assert_ne!(w.resume_token.0, [0; 16]);
     let s = c.snapshot().await;
     assert!(s.body.baseline.is_none(), "the first snapshot is full");
-    let mut world = ClientWorld::new();
+    let mut world = ClientWorld::new(server.config().movement().world_max);
     world.apply(&s.body).expect("full snapshot applies");
     let me = world.get(w.player_id).expect("own player present");
     assert_eq!(w.movement.clamp(me), me);
@@ -42,7 +42,7 @@ async fn welcome_then_full_snapshot_with_own_player() {
 async fn snapshots_arrive_every_tick_as_deltas() {
     let server = support::start_default().await;
     let (mut c, _) = RawClient::join(server.local_addr(), "test").await;
-    let mut world = ClientWorld::new();
+    let mut world = ClientWorld::new(server.config().movement().world_max);
     let first = c.snapshot().await;
     world.apply(&first.body).unwrap();
     let started = std::time::Instant::now();
@@ -75,7 +75,7 @@ async fn snapshots_arrive_every_tick_as_deltas() {
 async fn inputs_move_the_player_exactly_as_step_predicts() {
     let server = support::start_default().await;
     let (mut c, w) = RawClient::join(server.local_addr(), "test").await;
-    let mut world = ClientWorld::new();
+    let mut world = ClientWorld::new(server.config().movement().world_max);
     world.apply(&c.snapshot().await.body).unwrap();
     let start = world.get(w.player_id).unwrap();
     let dirs = [
@@ -118,7 +118,7 @@ async fn players_see_each_other_and_leavers_disappear() {
     let server = support::start_default().await;
     let (mut a, wa) = RawClient::join(server.local_addr(), "test").await;
     let (mut b, wb) = RawClient::join(server.local_addr(), "test").await;
-    let mut world = ClientWorld::new();
+    let mut world = ClientWorld::new(server.config().movement().world_max);
     loop {
         let s = a.snapshot().await;
         world.apply(&s.body).unwrap();
@@ -274,6 +274,33 @@ async fn upgrade_without_the_subprotocol_is_refused() {
             .await
             .is_err()
     );
+    assert!(
+        RawClient::connect_with_protocol(server.local_addr(), Some("ticksync.vX"))
+            .await
+            .is_err()
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_version_1_client_learns_the_version_mismatch() {
+    let server = support::start_default().await;
+    // A v1 client offers only its own subprotocol: the upgrade selects it, so
+    // the client can send its Hello and read why it is refused.
+    let mut c = RawClient::connect_with_protocol(server.local_addr(), Some("ticksync.v1"))
+        .await
+        .expect("upgrade with ticksync.v1");
+    // Hello in v1's layout: tag 0, version 1, three absent options.
+    c.send_raw(vec![0x00, 0x01, 0x00, 0x00, 0x00]).await;
+    let (end, error) = c.until_closed().await;
+    assert_eq!(end, Ended::Closed(Some(close::POLICY_VIOLATION)));
+    let error = error.expect("an Error message before the close");
+    assert_eq!(error.code, ErrorCode::VersionMismatch);
+    assert!(
+        error.message.contains('1') && error.message.contains('2'),
+        "{}",
+        error.message
+    );
     server.shutdown().await;
 }
 
@@ -314,7 +341,7 @@ async fn resume_takes_the_same_player_back() {
     let server = support::start_default().await;
     let addr = server.local_addr();
     let (mut c, w) = RawClient::join(addr, "test").await;
-    let mut world = ClientWorld::new();
+    let mut world = ClientWorld::new(server.config().movement().world_max);
     world.apply(&c.snapshot().await.body).unwrap();
     c.send_input(InputSeq(1), &[MoveDir::new(127, 0); 3]).await;
     loop {
@@ -342,7 +369,7 @@ async fn resume_takes_the_same_player_back() {
     assert_ne!(w2.resume_token, w.resume_token, "tokens are single-use");
     let s = c.snapshot().await;
     assert!(s.body.baseline.is_none());
-    let mut world = ClientWorld::new();
+    let mut world = ClientWorld::new(server.config().movement().world_max);
     world.apply(&s.body).unwrap();
     assert_eq!(world.get(w.player_id), Some(pos));
 
@@ -397,7 +424,7 @@ async fn shutdown_closes_clients_with_1001_and_refuses_new_ones() {
     assert_eq!(end, Ended::Closed(Some(close::GOING_AWAY)));
     assert!(
         TcpStream::connect(addr).await.is_err()
-            || RawClient::connect_with_protocol(addr, Some("ticksync.v1"))
+            || RawClient::connect_with_protocol(addr, Some(SUBPROTOCOL))
                 .await
                 .is_err()
     );

@@ -39,7 +39,7 @@ pub struct RawClient {
 }
 
 impl RawClient {
-    /// Opens a WebSocket to `addr` offering the `ticksync.v1` subprotocol.
+    /// Opens a WebSocket to `addr` offering this version's subprotocol.
     pub async fn connect(addr: SocketAddr) -> RawClient {
         RawClient::connect_with_protocol(addr, Some(SUBPROTOCOL))
             .await
@@ -263,7 +263,7 @@ impl RawPlayer {
     async fn start(mut client: RawClient, welcome: Welcome) -> RawPlayer {
         let first = client.snapshot().await;
         assert!(first.body.baseline.is_none(), "the first snapshot is full");
-        let mut world = ClientWorld::new();
+        let mut world = ClientWorld::new(welcome.movement.world_max);
         world.apply(&first.body).expect("full snapshot applies");
         let own = world
             .get(welcome.player_id)

@@ -218,8 +218,8 @@ async fn a_client_that_stops_reading_briefly_gets_a_delta_spanning_the_skipped_t
         ws: attack::upgrade(s, addr).await.expect("upgrade"),
     };
     c.send(&super::hello(Some("slow"), None)).await;
-    c.welcome().await;
-    let mut world = ClientWorld::new();
+    let welcome = c.welcome().await;
+    let mut world = ClientWorld::new(welcome.movement.world_max);
     world
         .apply(&c.snapshot().await.body)
         .expect("first snapshot");

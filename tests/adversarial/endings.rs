@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::SinkExt;
 use ticksync_protocol::messages::close;
-use ticksync_protocol::{ClientMsg, ErrorCode, ServerMsg, codec};
+use ticksync_protocol::{ClientMsg, ErrorCode, PROTOCOL_VERSION, ServerMsg, codec};
 use ticksync_server::Config;
 use ticksync_server::metrics::DisconnectReason;
 use tokio::task::JoinSet;
@@ -40,8 +40,10 @@ const MALFORMED: &[&[u8]] = &[
     &[1, 0, 1, 0],                // Input with no directions
     &[1, 2, 1, 1, 0, 0],          // Option byte 2
     &[2, 0xfb, 0xe8, 0x03, 0x00], // Ping with a trailing byte
-    &[0, 1, 0, 0, 0, 7],          // Hello with a trailing byte
-    &[],                          // empty
+    // Hello of the server's version with a trailing byte (another version's
+    // Hello gets VersionMismatch, or UnexpectedMessage after Welcome).
+    &[0, PROTOCOL_VERSION as u8, 0, 0, 0, 7],
+    &[], // empty
 ];
 
 /// What one session saw after it sent its malformed message.

@@ -225,9 +225,10 @@ pub async fn park_players(addr: SocketAddr, n: usize) {
     }
 }
 
-/// Starts `n` players that keep moving (8 ticks right, 8 ticks left, ...) and
-/// read and discard their snapshots, so every tick's delta carries about 3 bytes
-/// per mover. They stop when the returned set is dropped.
+/// Starts `n` players that keep moving, turning back every tick (right, left,
+/// right, ...), and read and discard their snapshots, so every tick's delta
+/// lists every mover (a velocity change, 3 bytes): deltas of a few hundred
+/// bytes, as slow-reader tests need. They stop when the returned set is dropped.
 pub async fn spawn_movers(addr: SocketAddr, n: usize) -> tokio::task::JoinSet<()> {
     use futures_util::StreamExt;
     use ticksync_protocol::{InputSeq, MoveDir};
@@ -237,9 +238,10 @@ pub async fn spawn_movers(addr: SocketAddr, n: usize) -> tokio::task::JoinSet<()
         let (mut c, _) = RawClient::join(addr, &format!("mover-{i}")).await;
         set.spawn(async move {
             let mut seq = 1u32;
-            for round in 0u32.. {
-                let x = if round % 2 == 0 { 127 } else { -127 };
-                let msg = super::raw::input_msg(InputSeq(seq), &[MoveDir::new(x, 0); 8]);
+            let zigzag: [MoveDir; 8] =
+                std::array::from_fn(|i| MoveDir::new(if i % 2 == 0 { 127 } else { -127 }, 0));
+            loop {
+                let msg = super::raw::input_msg(InputSeq(seq), &zigzag);
                 seq += 8;
                 if c.try_send_raw(codec::encode_client(&msg)).await.is_err() {
                     return;

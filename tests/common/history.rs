@@ -5,7 +5,7 @@
 //!
 //! How exact a record is: `Server::world()` is answered right after the tick's
 //! snapshots are enqueued, so a record of tick t is exactly the state the
-//! snapshots of tick t describe, membership and positions alike, and
+//! snapshots of tick t describe, membership, positions and velocities alike, and
 //! [`History::check`] allows no difference at all.
 
 use std::collections::BTreeMap;
@@ -102,10 +102,11 @@ impl History {
             match (entities.get(i), server.get(j)) {
                 (None, None) => return Verdict::Equal,
                 (Some(b), Some(s)) if b.id == s.id => {
-                    if b.pos != s.pos {
+                    if b != s {
                         return Verdict::Differs(format!(
-                            "tick {}: player {} at {:?} in the bot's world, {:?} on the server",
-                            tick.0, b.id.0, b.pos.0, s.pos.0
+                            "tick {}: player {} at {:?} moving {:?} in the bot's world, at {:?} \
+                             moving {:?} on the server",
+                            tick.0, b.id.0, b.pos.0, b.vel, s.pos.0, s.vel
                         ));
                     }
                     i += 1;

@@ -213,11 +213,13 @@ pub struct Settled {
 }
 
 /// Quiesces every bot (no more inputs), waits until each one's inputs are all
-/// acknowledged, takes the server's world at some tick T, waits until every bot's
-/// world is at T or later, and asserts that every bot's world equals the server's
-/// bit for bit and that its prediction equals its authoritative position. With no
-/// inputs nobody moves, so the worlds stay comparable while the server ticks on;
-/// the server's world is read again at the end to prove that.
+/// acknowledged and the server's world is at rest (every velocity 0: two ticks
+/// after a player's last input), takes that world at some tick T, waits until
+/// every bot's world is at T or later, and asserts that every bot's world equals
+/// the server's bit for bit (positions and velocities) and that its prediction
+/// equals its authoritative position. With no inputs nobody moves, so the worlds
+/// stay comparable while the server ticks on; the server's world is read again at
+/// the end to prove that.
 ///
 /// Requires that no player joins or leaves meanwhile.
 pub async fn quiesce_and_compare(server: &Server, bots: &[BotHandle]) -> Settled {
@@ -239,6 +241,11 @@ pub async fn quiesce_and_compare_in(room: &RoomHandle, bots: &[BotHandle]) -> Se
     }
     wait_all(bots, "all inputs acknowledged after quiescing", |v| {
         v.quiesced && v.all_inputs_acked()
+    })
+    .await;
+    let at_rest = |world: &[EntityState]| world.iter().all(|e| e.vel == glam::IVec2::ZERO);
+    eventually(WAIT, "the room's world at rest", || async {
+        at_rest(&room_world(room).await.1)
     })
     .await;
     let (tick, world) = room_world(room).await;

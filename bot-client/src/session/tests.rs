@@ -5,7 +5,8 @@ use std::time::{Duration, Instant};
 
 use ticksync_protocol::{
     ApplyError, ClientMsg, EntityState, FixedPos, Input, InputSeq, MoveConfig, PlayerId,
-    ResumeToken, ServerMsg, Snapshot, SnapshotBody, Tick, Welcome, codec, snapshot, step,
+    ResumeToken, ServerMsg, SessionLimits, Snapshot, SnapshotBody, Tick, Welcome, codec, snapshot,
+    step,
 };
 
 use super::{Event, Session, SessionOptions};
@@ -27,7 +28,19 @@ fn welcome_bytes(resumed: bool, last_input_seq: u32) -> Vec<u8> {
         resume_token: ResumeToken([9; 16]),
         resumed,
         last_input_seq: InputSeq(last_input_seq),
+        limits: limits(),
     }))
+}
+
+/// A 30 Hz server's limits.
+fn limits() -> SessionLimits {
+    SessionLimits {
+        idle_timeout_ms: 15_000,
+        rate_limit: 68,
+        rate_burst: 68,
+        resume_grace_ms: 10_000,
+        input_queue: 16,
+    }
 }
 
 fn snap_bytes(ack: u32, body: SnapshotBody) -> Vec<u8> {
@@ -37,11 +50,9 @@ fn snap_bytes(ack: u32, body: SnapshotBody) -> Vec<u8> {
     }))
 }
 
+/// An entity standing at (x, y): these tests move entities by corrections.
 fn e(id: u32, x: i32, y: i32) -> EntityState {
-    EntityState {
-        id: PlayerId(id),
-        pos: FixedPos::new(x, y),
-    }
+    EntityState::at(PlayerId(id), FixedPos::new(x, y))
 }
 
 fn drain(s: &mut Session) -> Vec<ClientMsg> {
@@ -86,7 +97,7 @@ fn full_then_delta_snapshots_apply() {
     let t0 = Instant::now();
     let (mut s, base) = playing(t0);
     let cur = vec![e(3, 53, 60), e(ME.0, 1000, 1000), e(9, 1, 2)];
-    let delta = snapshot::delta(Tick(102), Tick(101), &base, &cur);
+    let delta = snapshot::delta(Tick(102), Tick(101), &base, &cur, cfg().world_max);
     s.handle_bytes(&snap_bytes(0, delta), t0 + Duration::from_millis(33))
         .unwrap();
     assert_eq!(s.world().to_sorted_vec(), cur);
@@ -107,7 +118,10 @@ fn delta_against_missing_baseline_is_a_desync_and_asks_for_resync() {
     // The server thinks we hold tick 102; we hold 101.
     let cur = vec![e(3, 60, 60), e(ME.0, 1000, 1000)];
     s.handle_bytes(
-        &snap_bytes(0, snapshot::delta(Tick(103), Tick(102), &base, &cur)),
+        &snap_bytes(
+            0,
+            snapshot::delta(Tick(103), Tick(102), &base, &cur, cfg().world_max),
+        ),
         t0,
     )
     .unwrap();
@@ -123,7 +137,10 @@ fn delta_against_missing_baseline_is_a_desync_and_asks_for_resync() {
     assert_eq!(s.tick(), None);
     // Deltas still in flight are skipped, not counted as more desyncs.
     s.handle_bytes(
-        &snap_bytes(0, snapshot::delta(Tick(104), Tick(103), &cur, &cur)),
+        &snap_bytes(
+            0,
+            snapshot::delta(Tick(104), Tick(103), &cur, &cur, cfg().world_max),
+        ),
         t0,
     )
     .unwrap();
@@ -146,7 +163,10 @@ fn a_first_snapshot_that_is_a_delta_is_a_desync() {
     s.handle_bytes(&welcome_bytes(false, 0), t0).unwrap();
     let v = vec![e(ME.0, 5, 5)];
     s.handle_bytes(
-        &snap_bytes(0, snapshot::delta(Tick(2), Tick(1), &v, &v)),
+        &snap_bytes(
+            0,
+            snapshot::delta(Tick(2), Tick(1), &v, &v, cfg().world_max),
+        ),
         t0,
     )
     .unwrap();
@@ -160,7 +180,7 @@ fn corrupted_checksum_is_a_desync() {
     let (mut s, base) = playing(t0);
     drain(&mut s);
     let cur = vec![e(3, 70, 60), e(ME.0, 1000, 1000)];
-    let mut delta = snapshot::delta(Tick(102), Tick(101), &base, &cur);
+    let mut delta = snapshot::delta(Tick(102), Tick(101), &base, &cur, cfg().world_max);
     delta.checksum.0 ^= 1;
     s.handle_bytes(&snap_bytes(0, delta), t0).unwrap();
     assert_eq!(s.counters().desyncs, 1);
@@ -203,15 +223,12 @@ fn inputs_are_predicted_and_mispredictions_counted() {
     let start = FixedPos::new(1000, 1000);
 
     // The server applied it exactly: confirmed.
-    let exact = vec![
-        base[0],
-        EntityState {
-            id: ME,
-            pos: step(start, dir, &cfg()),
-        },
-    ];
+    let exact = vec![base[0], EntityState::at(ME, step(start, dir, &cfg()))];
     s.handle_bytes(
-        &snap_bytes(1, snapshot::delta(Tick(102), Tick(101), &base, &exact)),
+        &snap_bytes(
+            1,
+            snapshot::delta(Tick(102), Tick(101), &base, &exact, cfg().world_max),
+        ),
         t0,
     )
     .unwrap();
@@ -222,9 +239,12 @@ fn inputs_are_predicted_and_mispredictions_counted() {
     s.handle_timeout(t0 + Duration::from_millis(34));
     drain(&mut s);
     let moved = FixedPos(exact[1].pos.0 + glam::IVec2::new(5, 0));
-    let off = vec![base[0], EntityState { id: ME, pos: moved }];
+    let off = vec![base[0], EntityState::at(ME, moved)];
     s.handle_bytes(
-        &snap_bytes(2, snapshot::delta(Tick(103), Tick(102), &exact, &off)),
+        &snap_bytes(
+            2,
+            snapshot::delta(Tick(103), Tick(102), &exact, &off, cfg().world_max),
+        ),
         t0,
     )
     .unwrap();
@@ -245,7 +265,7 @@ fn no_reconcile_without_own_entity_or_after_a_failed_apply() {
     drain(&mut s);
     // Own entity teleported but the checksum is wrong: a desync, not a misprediction.
     let far = vec![base[0], e(ME.0, 1, 1)];
-    let mut bad = snapshot::delta(Tick(102), Tick(101), &base, &far);
+    let mut bad = snapshot::delta(Tick(102), Tick(101), &base, &far, cfg().world_max);
     bad.checksum.0 = bad.checksum.0.wrapping_add(1);
     s.handle_bytes(&snap_bytes(1, bad), t0).unwrap();
     assert_eq!((s.counters().desyncs, s.counters().mispredictions), (1, 0));
@@ -437,9 +457,12 @@ fn a_session_resumed_just_before_the_sequence_wrap_plays_across_it() {
         .iter()
         .flat_map(|i| i.dirs.iter())
         .fold(start.pos, |p, d| step(p, *d, &cfg()));
-    let now = [EntityState { id: ME, pos }];
+    let now = [EntityState::at(ME, pos)];
     s.handle_bytes(
-        &snap_bytes(1, snapshot::delta(Tick(201), Tick(200), &[start], &now)),
+        &snap_bytes(
+            1,
+            snapshot::delta(Tick(201), Tick(200), &[start], &now, cfg().world_max),
+        ),
         t0,
     )
     .unwrap();
@@ -465,6 +488,7 @@ fn an_unusable_welcome_is_reported_and_not_played() {
             resume_token: ResumeToken([9; 16]),
             resumed: false,
             last_input_seq: InputSeq(0),
+            limits: limits(),
         }));
         s.handle_bytes(&bytes, t0).unwrap();
         let events = notable(&mut s);

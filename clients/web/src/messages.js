@@ -1,16 +1,16 @@
 // @ts-check
 /**
  * @module messages
- * The protocol v1 messages (PROTOCOL.md sections 5 and 6): encoders and decoders for
+ * The protocol v2 messages (PROTOCOL.md sections 5 and 6): encoders and decoders for
  * both directions, so a client can talk to a server and a test can play a server.
  */
 
 import { DecodeError, EncodeError, Reader, Writer } from "./wire.js";
 
 /** The protocol version this library speaks (`Hello.version`). */
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 /** The WebSocket subprotocol to offer and expect. */
-export const SUBPROTOCOL = "ticksync.v1";
+export const SUBPROTOCOL = "ticksync.v2";
 /** The WebSocket path of the game endpoint. */
 export const WS_PATH = "/ws";
 
@@ -66,11 +66,18 @@ export const CloseCode = Object.freeze({
  *
  * @typedef {{ type: "Welcome", playerId: number, tick: number, tickRate: number, speedPerTick: number,
  *   worldMaxX: number, worldMaxY: number, fixedScale: number, viewRadius: number,
- *   resumeToken: Uint8Array, resumed: boolean, lastInputSeq: number }} Welcome
- * @typedef {{ id: number, x: number, y: number }} EntityState
- * @typedef {{ id: number, dx: number, dy: number }} EntityChange
+ *   resumeToken: Uint8Array, resumed: boolean, lastInputSeq: number,
+ *   idleTimeoutMs: number, rateLimit: number, rateBurst: number, resumeGraceMs: number,
+ *   inputQueue: number }} Welcome
+ *   The session limits (`idleTimeoutMs` .. `inputQueue`) are what PROTOCOL.md
+ *   sections 3, 11 and 13 ask a client to respect.
+ * @typedef {{ id: number, x: number, y: number, vx: number, vy: number }} EntityState
+ *   An entity's position and velocity (grid steps per tick).
+ * @typedef {{ id: number, dvx: number, dvy: number }} EntityChange  A velocity change.
+ * @typedef {{ id: number, rx: number, ry: number }} EntityCorrection  A position correction.
  * @typedef {{ type: "Snapshot", ackInput: number, tick: number, baselineAge: number,
- *   removed: number[], spawned: EntityState[], changed: EntityChange[], checksum: number }} Snapshot
+ *   removed: number[], spawned: EntityState[], changed: EntityChange[],
+ *   corrected: EntityCorrection[], checksum: number }} Snapshot
  * @typedef {{ type: "Pong", clientTimeUs: bigint, serverTick: number }} Pong
  * @typedef {{ type: "Error", code: number, message: string }} ErrorMsg
  * @typedef {Welcome | Snapshot | Pong | ErrorMsg} ServerMsg
@@ -186,6 +193,11 @@ export function encodeServerMsg(msg) {
       w.raw(msg.resumeToken, Limits.resumeTokenLen, "resume_token");
       w.bool(msg.resumed);
       w.u32(msg.lastInputSeq, "last_input_seq");
+      w.u32(msg.idleTimeoutMs, "idle_timeout_ms");
+      w.u16(msg.rateLimit, "rate_limit");
+      w.u16(msg.rateBurst, "rate_burst");
+      w.u32(msg.resumeGraceMs, "resume_grace_ms");
+      w.u16(msg.inputQueue, "input_queue");
       break;
     case "Snapshot":
       w.u32(1, "tag");
@@ -194,12 +206,19 @@ export function encodeServerMsg(msg) {
       w.u32(msg.baselineAge, "baseline_age");
       writeIds(w, msg.removed, () => {});
       writeIds(w, msg.spawned.map((e) => e.id), (i) => {
-        w.i32(msg.spawned[i].x, "x");
-        w.i32(msg.spawned[i].y, "y");
+        const e = msg.spawned[i];
+        w.i32(e.x, "x");
+        w.i32(e.y, "y");
+        w.i32(e.vx, "vx");
+        w.i32(e.vy, "vy");
       });
       writeIds(w, msg.changed.map((e) => e.id), (i) => {
-        w.i32(msg.changed[i].dx, "dx");
-        w.i32(msg.changed[i].dy, "dy");
+        w.i32(msg.changed[i].dvx, "dvx");
+        w.i32(msg.changed[i].dvy, "dvy");
+      });
+      writeIds(w, msg.corrected.map((e) => e.id), (i) => {
+        w.i32(msg.corrected[i].rx, "rx");
+        w.i32(msg.corrected[i].ry, "ry");
       });
       w.u32le(msg.checksum);
       break;
@@ -272,6 +291,11 @@ function readWelcome(r) {
     resumeToken: r.raw(Limits.resumeTokenLen, "resume_token"),
     resumed: r.bool("resumed"),
     lastInputSeq: r.u32("last_input_seq"),
+    idleTimeoutMs: r.u32("idle_timeout_ms"),
+    rateLimit: r.u16("rate_limit"),
+    rateBurst: r.u16("rate_burst"),
+    resumeGraceMs: r.u32("resume_grace_ms"),
+    inputQueue: r.u16("input_queue"),
   };
   const inRange = (/** @type {number} */ v, /** @type {number} */ max) => v >= 0 && v <= max;
   if (
@@ -296,17 +320,22 @@ function readSnapshot(r) {
   const removed = readIds(r, "removed", 1, () => {});
   /** @type {EntityState[]} */
   const spawned = [];
-  readIds(r, "spawned", 3, (id) => spawned.push({ id, x: r.i32("x"), y: r.i32("y") }));
+  readIds(r, "spawned", 5, (id) =>
+    spawned.push({ id, x: r.i32("x"), y: r.i32("y"), vx: r.i32("vx"), vy: r.i32("vy") }),
+  );
   /** @type {EntityChange[]} */
   const changed = [];
-  readIds(r, "changed", 3, (id) => changed.push({ id, dx: r.i32("dx"), dy: r.i32("dy") }));
+  readIds(r, "changed", 3, (id) => changed.push({ id, dvx: r.i32("dvx"), dvy: r.i32("dvy") }));
+  /** @type {EntityCorrection[]} */
+  const corrected = [];
+  readIds(r, "corrected", 3, (id) => corrected.push({ id, rx: r.i32("rx"), ry: r.i32("ry") }));
   r.need(4, "checksum");
   const checksum = r.view.getUint32(r.pos, true);
   r.pos += 4;
-  if (baselineAge === 0 && (removed.length > 0 || changed.length > 0)) {
-    throw new DecodeError("Invalid", "a full snapshot with removed or changed entries");
+  if (baselineAge === 0 && (removed.length > 0 || changed.length > 0 || corrected.length > 0)) {
+    throw new DecodeError("Invalid", "a full snapshot with removed, changed or corrected entries");
   }
-  return { type: "Snapshot", ackInput, tick, baselineAge, removed, spawned, changed, checksum };
+  return { type: "Snapshot", ackInput, tick, baselineAge, removed, spawned, changed, corrected, checksum };
 }
 
 /**

@@ -19,9 +19,9 @@ const client = loadVectors("client_messages.json");
 const server = loadVectors("server_messages.json");
 const invalid = loadVectors("invalid_messages.json");
 
-test("the vector files are protocol version 1 and not empty", () => {
-  assert.equal(client.protocol_version, 1);
-  assert.equal(server.protocol_version, 1);
+test("the vector files are protocol version 2 and not empty", () => {
+  assert.equal(client.protocol_version, 2);
+  assert.equal(server.protocol_version, 2);
   assert.ok(client.cases.length >= 10 && server.cases.length >= 10 && invalid.cases.length >= 20);
 });
 
@@ -62,8 +62,8 @@ test("encoders refuse what the spec forbids instead of writing bad bytes", () =>
     { type: "Input", ackTick: null, firstSeq: 1, dirs: Array(9).fill([0, 0]) },
     { type: "Input", ackTick: null, firstSeq: 1, dirs: [[128, 0]] },
     { type: "Input", ackTick: null, firstSeq: 2 ** 32, dirs: [[0, 0]] },
-    { type: "Hello", version: 1, name: "x".repeat(33), authToken: null, resumeToken: null },
-    { type: "Hello", version: 1, name: null, authToken: null, resumeToken: new Uint8Array(15) },
+    { type: "Hello", version: 2, name: "x".repeat(33), authToken: null, resumeToken: null },
+    { type: "Hello", version: 2, name: null, authToken: null, resumeToken: new Uint8Array(15) },
     { type: "Ping", clientTimeUs: -1n },
   ];
   for (const msg of bad) {

@@ -25,11 +25,20 @@ const welcome = (fields = {}) =>
     resumeToken: TOKEN_A,
     resumed: false,
     lastInputSeq: 0,
+    idleTimeoutMs: 15000,
+    rateLimit: 68,
+    rateBurst: 68,
+    resumeGraceMs: 10000,
+    inputQueue: 16,
     ...fields,
   });
 const cfg = { speedPerTick: 53, worldMaxX: 16000, worldMaxY: 16000 };
 
-/** A tiny authoritative server for one client and one bystander (id 9). */
+/**
+ * A tiny authoritative server for one client and one bystander (id 9) that walks
+ * right at velocity (1, 0), so it is never listed after the full snapshot. The
+ * client's own entity is announced standing still: its moves are corrections.
+ */
 class FakeServer {
   constructor() {
     this.tick = 1000;
@@ -72,17 +81,20 @@ class FakeServer {
       this.ack = next.seq;
     }
     this.other = { x: this.other.x + 1, y: this.other.y };
-    const entities = [{ id: 5, ...this.me }, { id: 9, ...this.other }];
+    const entities = [
+      { id: 5, ...this.me, vx: 0, vy: 0 },
+      { id: 9, ...this.other, vx: 1, vy: 0 },
+    ];
+    const head = { type: /** @type {const} */ ("Snapshot"), ackInput: this.ack, tick: this.tick, removed: [], changed: [] };
     /** @type {import("../src/index.js").Snapshot} */
     let snap;
     if (this.sentMe === null || this.sentOther === null) {
-      snap = { type: "Snapshot", ackInput: this.ack, tick: this.tick, baselineAge: 0, removed: [], spawned: entities, changed: [], checksum: checksum(entities) };
+      snap = { ...head, baselineAge: 0, spawned: entities, corrected: [], checksum: checksum(entities) };
     } else {
-      const changed = [
-        { id: 5, dx: this.me.x - this.sentMe.x, dy: this.me.y - this.sentMe.y },
-        { id: 9, dx: this.other.x - this.sentOther.x, dy: 0 },
-      ].filter((c) => c.dx !== 0 || c.dy !== 0);
-      snap = { type: "Snapshot", ackInput: this.ack, tick: this.tick, baselineAge: 1, removed: [], spawned: [], changed, checksum: checksum(entities) };
+      const corrected = [{ id: 5, rx: this.me.x - this.sentMe.x, ry: this.me.y - this.sentMe.y }].filter(
+        (c) => c.rx !== 0 || c.ry !== 0,
+      );
+      snap = { ...head, baselineAge: 1, spawned: [], corrected, checksum: checksum(entities) };
     }
     this.sentMe = { ...this.me };
     this.sentOther = { ...this.other };
@@ -112,7 +124,7 @@ function run(s, srv, clock, ticks, dir) {
 test("handshake, batched inputs, exact prediction and interpolated others", () => {
   const s = new Session({ name: "Ada", sendEveryTicks: 2 });
   const hello = decodeClientMsg(s.open());
-  assert.deepEqual(hello, { type: "Hello", version: 1, name: "Ada", authToken: null, resumeToken: null });
+  assert.deepEqual(hello, { type: "Hello", version: 2, name: "Ada", authToken: null, resumeToken: null });
   assert.equal(s.receive(welcome(), 0).type, "welcome");
   const srv = new FakeServer();
   const clock = { now: 0 };
@@ -337,12 +349,16 @@ test("unknown server tags are skipped; other decoding errors are protocol errors
   assert.equal(s.stats.rttMs, 250);
 });
 
-test("an unusable Welcome (tick_rate 0, fixed_scale not 16, player_id 0) is refused for good", () => {
+test("an unusable Welcome (tick_rate 0, fixed_scale not 16, player_id 0, a zero limit) is refused for good", () => {
   /** @type {[Partial<import("../src/index.js").Welcome>, string][]} */
   const cases = [
     [{ tickRate: 0 }, "Welcome.tick_rate"],
     [{ fixedScale: 10 }, "Welcome.fixed_scale"],
     [{ playerId: 0 }, "Welcome.player_id"],
+    [{ idleTimeoutMs: 0 }, "Welcome.idle_timeout_ms"],
+    [{ rateLimit: 0 }, "Welcome.rate_limit"],
+    [{ rateBurst: 0 }, "Welcome.rate_burst"],
+    [{ inputQueue: 0 }, "Welcome.input_queue"],
   ];
   for (const [bad, field] of cases) {
     const s = new Session({ sendEveryTicks: 1 });

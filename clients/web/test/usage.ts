@@ -11,10 +11,12 @@ import {
   type SessionEvent,
 } from "../src/index.js";
 
-const hello: Uint8Array = encodeClientMsg({ type: "Hello", version: 1, name: "Ada", authToken: null, resumeToken: null });
+const hello: Uint8Array = encodeClientMsg({ type: "Hello", version: 2, name: "Ada", authToken: null, resumeToken: null });
 const msg: ServerMsg = decodeServerMsg(hello);
 if (msg.type === "Snapshot") {
-  const world = new ClientWorld();
+  const world = new ClientWorld(16000, 16000);
+  const vx: number | undefined = world.entities.get(1)?.vx;
+  void vx;
   const result = world.apply(msg);
   if (!result.ok) {
     const reason: "baseline" | "missing" | "duplicate" | "overflow" | "checksum" = result.reason;

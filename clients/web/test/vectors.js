@@ -53,6 +53,11 @@ export function messageFromJson(m) {
         resumeToken: fromHex(m.resume_token),
         resumed: m.resumed,
         lastInputSeq: m.last_input_seq,
+        idleTimeoutMs: m.idle_timeout_ms,
+        rateLimit: m.rate_limit,
+        rateBurst: m.rate_burst,
+        resumeGraceMs: m.resume_grace_ms,
+        inputQueue: m.input_queue,
       };
     case "Snapshot":
       return {
@@ -63,6 +68,7 @@ export function messageFromJson(m) {
         removed: m.removed,
         spawned: m.spawned,
         changed: m.changed,
+        corrected: m.corrected,
         checksum: m.checksum,
       };
     case "Pong":

@@ -3,7 +3,10 @@
 //! Every message is written field by field with bincode 2's standard configuration
 //! (little-endian, variable-length integers, zigzag for signed integers), exactly as
 //! docs/PROTOCOL.md specifies, so the wire format is owned by the spec and the golden
-//! vectors in `protocol/tests/vectors/`, not by bincode's derive internals.
+//! vectors in `protocol/tests/vectors/`, not by bincode's derive internals. The one
+//! exception is the snapshot body, which a server may encode once per client per
+//! tick: [`encode_snapshot_body`] writes it by hand (`body.rs`), checked byte for
+//! byte against the bincode writer [`encode_snapshot_body_bincode`].
 //!
 //! Decoding is total: any byte string yields a message or a [`DecodeError`], and the
 //! error kinds are the ones the spec and the invalid golden vectors name. Every
@@ -11,12 +14,15 @@
 //! message before anything is allocated, so a forged prefix cannot make the decoder
 //! reserve more memory than a genuine message of the same size would need.
 
+mod body;
 mod client;
 mod server;
 
+pub use body::encode_snapshot_body;
 pub use client::{decode_client, encode_client, encode_client_into, hello_version};
 pub use server::{
-    decode_server, encode_server, encode_server_into, encode_snapshot_body, encode_snapshot_header,
+    decode_server, encode_server, encode_server_into, encode_snapshot_body_bincode,
+    encode_snapshot_header,
 };
 
 use bincode::config::{Configuration, LittleEndian, Varint};
@@ -31,7 +37,7 @@ use glam::IVec2;
 use crate::messages::{
     ClientMsg, EntityDelta, EntityState, ErrorCode, ErrorMsg, Hello, Input, MAX_AUTH_TOKEN_LEN,
     MAX_CLIENT_MSG_LEN, MAX_ERROR_TEXT_LEN, MAX_INPUTS_PER_MSG, MAX_NAME_LEN, MAX_SERVER_MSG_LEN,
-    ServerMsg, Snapshot, SnapshotBody, Welcome,
+    ServerMsg, SessionLimits, Snapshot, SnapshotBody, Welcome,
 };
 use crate::movement::MoveConfig;
 use crate::types::{Checksum, FixedPos, InputSeq, MoveDir, PlayerId, ResumeToken, Tick};

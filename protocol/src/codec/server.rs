@@ -32,6 +32,11 @@ pub fn encode_server_into(msg: &ServerMsg, out: &mut Vec<u8>) {
             put(e, &w.resume_token.0);
             put(e, &w.resumed);
             put(e, &w.last_input_seq.0);
+            put(e, &w.limits.idle_timeout_ms);
+            put(e, &w.limits.rate_limit);
+            put(e, &w.limits.rate_burst);
+            put(e, &w.limits.resume_grace_ms);
+            put(e, &w.limits.input_queue);
         }),
         ServerMsg::Pong {
             client_time_us,
@@ -74,22 +79,22 @@ pub fn encode_snapshot_header(ack_input: InputSeq, out: &mut Vec<u8>) {
     });
 }
 
-/// Writes the shareable part of a `Snapshot` message.
-///
-/// The body's lists must be sorted by id with unique, non-zero ids (as
-/// [`crate::snapshot`] builds them), and a delta's baseline must be older than its
-/// tick; ids are written as gaps from the previous one.
-pub fn encode_snapshot_body(body: &SnapshotBody, out: &mut Vec<u8>) {
+/// The bincode-based writer of a snapshot body, kept as the reference the
+/// hand-written [`encode_snapshot_body`] is checked against byte for byte (tests,
+/// benches). Same contract as [`encode_snapshot_body`].
+#[doc(hidden)]
+pub fn encode_snapshot_body_bincode(body: &SnapshotBody, out: &mut Vec<u8>) {
     debug_assert!(body.baseline.is_none_or(|b| b < body.tick));
-    // Typical sizes: 1-byte gaps, small deltas, positions of up to 3 bytes.
-    out.reserve(16 + body.removed.len() + 7 * body.spawned.len() + 3 * body.changed.len());
     with_encoder(out, |e| {
         put(e, &body.tick.0);
-        let age = body.baseline.map_or(0, |b| body.tick.0.wrapping_sub(b.0));
-        put(e, &age);
+        put(e, &body.baseline_age());
         put_ids(e, body.removed.iter().map(|id| (*id, ())), |_, _| {});
-        put_ids(e, body.spawned.iter().map(|s| (s.id, s.pos.0)), put_ivec);
+        put_ids(e, body.spawned.iter().map(|s| (s.id, s)), |e, s| {
+            put_ivec(e, s.pos.0);
+            put_ivec(e, s.vel);
+        });
         put_ids(e, body.changed.iter().map(|c| (c.id, c.delta)), put_ivec);
+        put_ids(e, body.corrected.iter().map(|c| (c.id, c.delta)), put_ivec);
         put(e, &body.checksum.0.to_le_bytes());
     });
 }
@@ -169,6 +174,13 @@ fn decode_welcome(d: &mut Dec<'_>) -> Result<Welcome, DecodeError> {
         resume_token: ResumeToken(get(d, "Welcome.resume_token")?),
         resumed: get(d, "Welcome.resumed")?,
         last_input_seq: InputSeq(get(d, "Welcome.last_input_seq")?),
+        limits: SessionLimits {
+            idle_timeout_ms: get(d, "Welcome.idle_timeout_ms")?,
+            rate_limit: get(d, "Welcome.rate_limit")?,
+            rate_burst: get(d, "Welcome.rate_burst")?,
+            resume_grace_ms: get(d, "Welcome.resume_grace_ms")?,
+            input_queue: get(d, "Welcome.input_queue")?,
+        },
     };
     // Out-of-range constants would make `step` overflow on the client.
     let m = &w.movement;
@@ -208,10 +220,11 @@ fn decode_body(d: &mut Dec<'_>) -> Result<SnapshotBody, DecodeError> {
         age => Some(Tick(tick.0 - age)),
     };
     let removed = get_ids(d, "Snapshot.removed", 1, |id, _| Ok(id))?;
-    let spawned = get_ids(d, "Snapshot.spawned", 3, |id, d| {
+    let spawned = get_ids(d, "Snapshot.spawned", 5, |id, d| {
         Ok(EntityState {
             id,
             pos: FixedPos(get_ivec(d, "Snapshot.spawned")?),
+            vel: get_ivec(d, "Snapshot.spawned")?,
         })
     })?;
     let changed = get_ids(d, "Snapshot.changed", 3, |id, d| {
@@ -220,13 +233,23 @@ fn decode_body(d: &mut Dec<'_>) -> Result<SnapshotBody, DecodeError> {
             delta: get_ivec(d, "Snapshot.changed")?,
         })
     })?;
+    let corrected = get_ids(d, "Snapshot.corrected", 3, |id, d| {
+        Ok(EntityDelta {
+            id,
+            delta: get_ivec(d, "Snapshot.corrected")?,
+        })
+    })?;
     let checksum = Checksum(u32::from_le_bytes(get(d, "Snapshot.checksum")?));
-    if baseline.is_none() && !(removed.is_empty() && changed.is_empty()) {
-        let field = if removed.is_empty() {
-            "Snapshot.changed"
-        } else {
-            "Snapshot.removed"
-        };
+    let not_empty = [
+        ("Snapshot.removed", removed.is_empty()),
+        ("Snapshot.changed", changed.is_empty()),
+        ("Snapshot.corrected", corrected.is_empty()),
+    ]
+    .into_iter()
+    .find(|(_, empty)| !empty);
+    if baseline.is_none()
+        && let Some((field, _)) = not_empty
+    {
         return Err(DecodeError::invalid(
             field,
             "must be empty in a full snapshot (baseline_age 0)",
@@ -238,6 +261,7 @@ fn decode_body(d: &mut Dec<'_>) -> Result<SnapshotBody, DecodeError> {
         removed,
         spawned,
         changed,
+        corrected,
         checksum,
     })
 }

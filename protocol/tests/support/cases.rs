@@ -161,17 +161,14 @@ pub fn client_file() -> MsgFile<ClientJson> {
     lenient.canonical_hex = Some(std::mem::replace(&mut lenient.hex, "02fb0500".into()));
     cases.push(lenient);
     MsgFile {
-        about: format!("Ticksync protocol v1 golden vectors: client-to-server messages. {REGEN}"),
+        about: format!("Ticksync protocol v2 golden vectors: client-to-server messages. {REGEN}"),
         protocol_version: PROTOCOL_VERSION,
         cases,
     }
 }
 
-fn e(id: u32, x: i32, y: i32) -> EntityState {
-    EntityState {
-        id: PlayerId(id),
-        pos: FixedPos::new(x, y),
-    }
+fn e(id: u32, (x, y): (i32, i32), (vx, vy): (i32, i32)) -> EntityState {
+    EntityState::new(PlayerId(id), FixedPos::new(x, y), IVec2::new(vx, vy))
 }
 
 fn snap(ack: u32, body: SnapshotBody) -> ServerMsg {
@@ -181,26 +178,56 @@ fn snap(ack: u32, body: SnapshotBody) -> ServerMsg {
     })
 }
 
+/// The world of the snapshot sequence: `welcome_resumed_large`'s, so that the
+/// sequence can use positions that need 0xFC varints.
+pub const STORY_WORLD_MAX: IVec2 = IVec2::new(1 << 28, 1 << 20);
+
+/// The limits of a default server at 30 Hz.
+pub fn default_limits() -> SessionLimits {
+    SessionLimits {
+        idle_timeout_ms: 15_000,
+        rate_limit: 68,
+        rate_burst: 68,
+        resume_grace_ms: 10_000,
+        input_queue: 16,
+    }
+}
+
 /// The views of the snapshot sequence: ticks 100, 101, 102 and 105.
 pub fn story_views() -> [(Tick, Vec<EntityState>); 4] {
     let t100 = vec![
-        e(1, 0, 0),
-        e(2, 16_000, 16_000),
-        e(42, 8000, 8000),
-        e(300, 120, 7),
+        e(1, (0, 0), (53, 0)),
+        e(2, (16_000, 16_000), (0, 0)),
+        e(42, (8000, 8000), (0, -37)),
+        e(300, (120, 7), (0, 0)),
     ];
+    // 1 walks on; 2 leaves; 42 turns; 300 starts moving and its x, which would
+    // be -80, is clamped to 0 and corrected; 70000 arrives moving.
     let t101 = vec![
-        e(1, 53, 0),
-        e(42, 7963, 7963),
-        e(300, -80, 1007),
-        e(70_000, 4_000_000, 16_000),
+        e(1, (53, 0), (53, 0)),
+        e(42, (7963, 7963), (-37, -37)),
+        e(300, (80, 1007), (-200, 1000)),
+        e(70_000, (4_000_000, 16_000), (-1, 300)),
     ];
-    let mut t105 = t101.clone();
-    t105[1] = e(42, 7963, 8122);
+    // Everyone moves as their velocity says (300 stays at the wall x = 0).
+    let t102 = vec![
+        e(1, (106, 0), (53, 0)),
+        e(42, (7926, 7926), (-37, -37)),
+        e(300, (0, 2007), (-200, 1000)),
+        e(70_000, (3_999_999, 16_300), (-1, 300)),
+    ];
+    // Three ticks later: 42 moved one more tick and stopped (a velocity change
+    // and a correction); 70000 went 159 further down than its velocity says.
+    let t105 = vec![
+        e(1, (265, 0), (53, 0)),
+        e(42, (7889, 7889), (0, 0)),
+        e(300, (0, 5007), (-200, 1000)),
+        e(70_000, (3_999_996, 17_359), (-1, 300)),
+    ];
     [
         (Tick(100), t100),
-        (Tick(101), t101.clone()),
-        (Tick(102), t101),
+        (Tick(101), t101),
+        (Tick(102), t102),
         (Tick(105), t105),
     ]
 }
@@ -208,12 +235,17 @@ pub fn story_views() -> [(Tick, Vec<EntityState>); 4] {
 /// The server-to-client vectors.
 pub fn server_file() -> MsgFile<ServerJson> {
     let [(t100, v100), (t101, v101), (t102, v102), (t105, v105)] = story_views();
+    let delta = |tick, base_tick, base: &[EntityState], cur: &[EntityState]| {
+        snapshot::delta(tick, base_tick, base, cur, STORY_WORLD_MAX)
+    };
     let cases = vec![
         server(
             "welcome_default",
             "Welcome for a new session with the default server settings (30 Hz, speed 100 \
              units/s -> speed_per_tick 53, a 1000x1000-unit world -> world_max 16000, every \
-             player visible). Signed fields are zigzag: 53 -> 106, 16000 -> 32000 = 0xFB 0x00 0x7D.",
+             player visible) and its 30 Hz limits (idle 15 s = 0xFB 0x98 0x3A, 68 messages/s, \
+             a burst of 68, resume grace 10 s, 16 queued directions). Signed fields are zigzag: \
+             53 -> 106, 16000 -> 32000 = 0xFB 0x00 0x7D.",
             ServerMsg::Welcome(Welcome {
                 player_id: PlayerId(42),
                 tick: Tick(100),
@@ -224,12 +256,15 @@ pub fn server_file() -> MsgFile<ServerJson> {
                 resume_token: ResumeToken(core::array::from_fn(|i| i as u8)),
                 resumed: false,
                 last_input_seq: InputSeq(0),
+                limits: default_limits(),
             }),
         ),
         server(
             "welcome_resumed_large",
             "Welcome after a resume, with values that need 0xFB and 0xFC varints (player 70000, \
-             tick 123456, a 2^28 world, view radius 4800 grid steps).",
+             tick 123456, a 2^28 world, view radius 4800 grid steps, a 2-minute idle timeout, \
+             250 messages/s (0xFA, the largest one-byte varint) with a burst of 500, a \
+             one-hour resume grace).",
             ServerMsg::Welcome(Welcome {
                 player_id: PlayerId(70_000),
                 tick: Tick(123_456),
@@ -243,6 +278,13 @@ pub fn server_file() -> MsgFile<ServerJson> {
                 resume_token: ResumeToken([0xff; 16]),
                 resumed: true,
                 last_input_seq: InputSeq(300),
+                limits: SessionLimits {
+                    idle_timeout_ms: 120_000,
+                    rate_limit: 250,
+                    rate_burst: 500,
+                    resume_grace_ms: 3_600_000,
+                    input_queue: 64,
+                },
             }),
         ),
         server(
@@ -252,31 +294,39 @@ pub fn server_file() -> MsgFile<ServerJson> {
         ),
         server(
             "snapshot_full",
-            "Full snapshot at tick 100. Ids are gaps: 1, 1, 40, 258 (0xFB 0x02 0x01). Start of a \
-             sequence: apply this, then snapshot_delta, snapshot_delta_empty, \
-             snapshot_delta_age_3. The numbers in the sequence exercise the encodings (0xFB and \
-             0xFC varints, negative values) rather than follow the movement rule; decoding and \
-             applying do not check either.",
+            "Full snapshot at tick 100: every entity with its position and velocity. Ids are \
+             gaps: 1, 1, 40, 258 (0xFB 0x02 0x01). Start of a sequence in welcome_resumed_large's \
+             world (world_max 2^28 x 2^20): apply this, then snapshot_delta, \
+             snapshot_delta_empty, snapshot_delta_age_3. The numbers exercise the encodings \
+             (0xFB and 0xFC varints, negative values, clamping) rather than follow the movement \
+             rule; decoding and applying do not check it.",
             snap(0, snapshot::full(t100, &v100)),
         ),
         server(
             "snapshot_delta",
-            "Delta at tick 101 against tick 100 (baseline_age 1): entity 2 removed, 70000 spawned \
-             (gap 70000 = 0xFC, x 4000000 zigzags to 8000000 = 0xFC), 1/42/300 moved with \
-             negative and 0xFB-sized offsets. ack_input 1.",
-            snap(1, snapshot::delta(t101, t100, &v100, &v101)),
+            "Delta at tick 101 against tick 100 (baseline_age 1). Entity 1 walks on at its \
+             velocity (53, 0) and is not listed. 2 is removed. 70000 is spawned (gap 70000 = 0xFC, \
+             x 4000000 zigzags to 8000000 = 0xFC) with velocity (-1, 300). 42 turns: changed by \
+             (-37, 0) to velocity (-37, -37). 300 starts moving: changed by (-200, 1000) (0xFB \
+             varints); its extrapolated x, 120 - 200 = -80, is clamped to 0, and corrected by \
+             (80, 0) to its position (80, 1007). ack_input 1.",
+            snap(1, delta(t101, t100, &v100, &v101)),
         ),
         server(
             "snapshot_delta_empty",
-            "Delta at tick 102 against 101 where nothing moved: three empty lists and the \
-             unchanged checksum. The server processed two inputs this tick (ack_input 3).",
-            snap(3, snapshot::delta(t102, t101, &v101, &v102)),
+            "Delta at tick 102 against 101 where every entity moved as its velocity says: \
+             four empty lists, and the checksum of the advanced positions (300 stays at the \
+             wall x = 0). The server processed two inputs this tick (ack_input 3).",
+            snap(3, delta(t102, t101, &v101, &v102)),
         ),
         server(
             "snapshot_delta_age_3",
             "Delta at tick 105 against tick 102 (baseline_age 3: ticks 103 and 104 were skipped \
-             for this client); entity 42 moved 159 = 3 x 53 down.",
-            snap(6, snapshot::delta(t105, t102, &v102, &v105)),
+             for this client). Unlisted entities advance 3 ticks: 1 by (159, 0), 300 by (-600, \
+             3000), clamped at x = 0. 42 stopped after one more tick: changed by (37, 37) to \
+             velocity 0, so it would stay at (7926, 7926), and corrected by (-37, -37). 70000 \
+             keeps its velocity but is corrected by (0, 159).",
+            snap(6, delta(t105, t102, &v102, &v105)),
         ),
         server(
             "snapshot_full_after_resume",
@@ -285,7 +335,10 @@ pub fn server_file() -> MsgFile<ServerJson> {
                 300,
                 snapshot::full(
                     Tick(123_457),
-                    &[e(7, 1, 2), e(70_000, 268_435_456, 1 << 20)],
+                    &[
+                        e(7, (1, 2), (0, 0)),
+                        e(70_000, (268_435_456, 1 << 20), (-53, 37)),
+                    ],
                 ),
             ),
         ),
@@ -310,7 +363,7 @@ pub fn server_file() -> MsgFile<ServerJson> {
             "Error code 1 (VersionMismatch) naming both versions; the server then closes with 1008.",
             ServerMsg::Error(ErrorMsg {
                 code: ErrorCode::VersionMismatch,
-                message: "client version 2, server version 1".into(),
+                message: "client version 1, server version 2".into(),
             }),
         ),
         server(
@@ -332,7 +385,7 @@ pub fn server_file() -> MsgFile<ServerJson> {
         ),
     ];
     MsgFile {
-        about: format!("Ticksync protocol v1 golden vectors: server-to-client messages. {REGEN}"),
+        about: format!("Ticksync protocol v2 golden vectors: server-to-client messages. {REGEN}"),
         protocol_version: PROTOCOL_VERSION,
         cases,
     }

@@ -4,6 +4,7 @@
 
 use ticksync_protocol::*;
 
+use super::cases::default_limits;
 use super::json::{InvalidCase, InvalidFile, hex};
 
 const C: &str = "client_to_server";
@@ -25,26 +26,33 @@ fn cat(parts: &[&[u8]]) -> Vec<u8> {
 
 /// The invalid-message vectors.
 pub fn invalid_file() -> InvalidFile {
-    let hello = [0x00, 0x01]; // Hello, version 1
-    let welcome = codec::encode_server(&ServerMsg::Welcome(Welcome {
-        player_id: PlayerId(42),
-        tick: Tick(100),
-        tick_rate: 30,
-        movement: MoveConfig::from_units(100.0, 30, 1000.0),
-        fixed_scale: 16,
-        view_radius: 0,
-        resume_token: ResumeToken([0; 16]),
-        resumed: false,
-        last_input_seq: InputSeq(0),
-    }));
-    let mut bad_bool = welcome.clone();
-    let n = bad_bool.len();
-    bad_bool[n - 2] = 0x02; // `resumed`, just before last_input_seq
-    let mut negative_speed = welcome.clone();
+    let hello = [0x00, PROTOCOL_VERSION as u8]; // Hello, this version
+    let welcome = |resumed| {
+        codec::encode_server(&ServerMsg::Welcome(Welcome {
+            player_id: PlayerId(42),
+            tick: Tick(100),
+            tick_rate: 30,
+            movement: MoveConfig::from_units(100.0, 30, 1000.0),
+            fixed_scale: 16,
+            view_radius: 0,
+            resume_token: ResumeToken([0; 16]),
+            resumed,
+            last_input_seq: InputSeq(0),
+            limits: default_limits(),
+        }))
+    };
+    let mut bad_bool = welcome(false);
+    let resumed_at = (0..bad_bool.len())
+        .find(|&i| bad_bool[i] != welcome(true)[i])
+        .expect("the resumed byte");
+    bad_bool[resumed_at] = 0x02;
+    let mut negative_speed = welcome(false);
     assert_eq!(negative_speed[4], 106, "speed_per_tick 53 zigzags to 106");
     negative_speed[4] = 0x01; // zigzag 1 = -1
-    let empty_full = [0x01, 0x00, 0x05, 0x00, 0x00, 0x00, 0x00, 0, 0, 0, 0];
-    let no_lists_no_checksum: &[u8] = &[0x00, 0x00, 0, 0, 0, 0];
+    // Tag, ack 0, tick 5, age 0, four empty lists, checksum 0.
+    let empty_full = [0x01, 0x00, 0x05, 0x00, 0x00, 0x00, 0x00, 0x00, 0, 0, 0, 0];
+    // What follows the removed list of an otherwise empty snapshot.
+    let no_lists_no_checksum: &[u8] = &[0x00, 0x00, 0x00, 0, 0, 0, 0];
     let cases = vec![
         bad("empty", "Zero bytes: not even a tag.", C, &[], "Truncated"),
         bad(
@@ -219,9 +227,9 @@ pub fn invalid_file() -> InvalidFile {
         bad("server_empty", "Zero bytes.", S, &[], "Truncated"),
         bad(
             "snapshot_truncated_checksum",
-            "snapshot_full at tick 5 with the last checksum byte missing.",
+            "An empty full snapshot at tick 5 with the last checksum byte missing.",
             S,
-            &empty_full[..10],
+            &empty_full[..11],
             "Truncated",
         ),
         bad(
@@ -233,7 +241,7 @@ pub fn invalid_file() -> InvalidFile {
         ),
         bad(
             "unknown_server_tag",
-            "Server message tag 4 is not defined in v1: a client must skip the frame, not fail.",
+            "Server message tag 4 is not defined in v2: a client must skip the frame, not fail.",
             S,
             &[0x04, 0x01, 0x02, 0x03],
             "UnknownTag",
@@ -252,9 +260,7 @@ pub fn invalid_file() -> InvalidFile {
             "snapshot_zero_first_id",
             "The first id of a list is its gap from 0, so it cannot be 0.",
             S,
-            &[
-                0x01, 0x00, 0x05, 0x01, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0, 0, 0, 0,
-            ],
+            &cat(&[&[0x01, 0x00, 0x05, 0x01, 0x01, 0x00], no_lists_no_checksum]),
             "Invalid",
         ),
         bad(
@@ -274,7 +280,16 @@ pub fn invalid_file() -> InvalidFile {
             "A full snapshot (baseline_age 0) may only spawn: this one has a changed entry.",
             S,
             &[
-                0x01, 0x00, 0x05, 0x00, 0x00, 0x00, 0x01, 0x01, 0x02, 0x02, 0, 0, 0, 0,
+                0x01, 0x00, 0x05, 0x00, 0x00, 0x00, 0x01, 0x01, 0x02, 0x02, 0x00, 0, 0, 0, 0,
+            ],
+            "Invalid",
+        ),
+        bad(
+            "snapshot_full_with_corrected",
+            "A full snapshot with a corrected entry.",
+            S,
+            &[
+                0x01, 0x00, 0x05, 0x00, 0x00, 0x00, 0x00, 0x01, 0x01, 0x02, 0x02, 0, 0, 0, 0,
             ],
             "Invalid",
         ),
@@ -282,7 +297,7 @@ pub fn invalid_file() -> InvalidFile {
             "snapshot_full_with_removed",
             "A full snapshot with a removed id.",
             S,
-            &[0x01, 0x00, 0x05, 0x00, 0x01, 0x01, 0x00, 0x00, 0, 0, 0, 0],
+            &cat(&[&[0x01, 0x00, 0x05, 0x00, 0x01, 0x01], no_lists_no_checksum]),
             "Invalid",
         ),
         bad(
@@ -304,6 +319,13 @@ pub fn invalid_file() -> InvalidFile {
             "One changed entry announced; only its id gap and dx follow.",
             S,
             &[0x01, 0x00, 0x05, 0x01, 0x00, 0x00, 0x01, 0x01, 0x02],
+            "Truncated",
+        ),
+        bad(
+            "snapshot_spawned_entry_truncated",
+            "One spawned entry announced (at least 5 bytes: id gap, x, y, vx, vy); 4 follow.",
+            S,
+            &[0x01, 0x00, 0x05, 0x01, 0x00, 0x01, 0x01, 0x02, 0x02, 0x00],
             "Truncated",
         ),
         bad(
@@ -337,7 +359,7 @@ pub fn invalid_file() -> InvalidFile {
     ];
     InvalidFile {
         about:
-            "Ticksync protocol v1 golden vectors: bytes that must fail to decode, and the error \
+            "Ticksync protocol v2 golden vectors: bytes that must fail to decode, and the error \
                 kind (docs/PROTOCOL.md, \"Decoding errors\"). Regenerate with `TICKSYNC_BLESS=1 \
                 cargo test -p ticksync-protocol --test golden`."
                 .into(),

@@ -102,13 +102,15 @@ impl From<&ClientJson> for ClientMsg {
     }
 }
 
-/// An entity's full state as JSON.
+/// An entity's full state as JSON: position and velocity.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EntityJson {
     pub id: u32,
     pub x: i32,
     pub y: i32,
+    pub vx: i32,
+    pub vy: i32,
 }
 
 impl From<&EntityState> for EntityJson {
@@ -117,26 +119,63 @@ impl From<&EntityState> for EntityJson {
             id: e.id.0,
             x: e.pos.0.x,
             y: e.pos.0.y,
+            vx: e.vel.x,
+            vy: e.vel.y,
         }
     }
 }
 
 impl From<&EntityJson> for EntityState {
     fn from(e: &EntityJson) -> Self {
-        EntityState {
-            id: PlayerId(e.id),
-            pos: FixedPos::new(e.x, e.y),
+        EntityState::new(
+            PlayerId(e.id),
+            FixedPos::new(e.x, e.y),
+            IVec2::new(e.vx, e.vy),
+        )
+    }
+}
+
+/// An entity's position, for the checksum sets (which ignore velocities).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PositionJson {
+    pub id: u32,
+    pub x: i32,
+    pub y: i32,
+}
+
+impl From<&EntityState> for PositionJson {
+    fn from(e: &EntityState) -> Self {
+        PositionJson {
+            id: e.id.0,
+            x: e.pos.0.x,
+            y: e.pos.0.y,
         }
     }
 }
 
-/// An entity's position change as JSON.
+impl From<&PositionJson> for EntityState {
+    fn from(e: &PositionJson) -> Self {
+        EntityState::at(PlayerId(e.id), FixedPos::new(e.x, e.y))
+    }
+}
+
+/// A `changed` entry as JSON: the velocity change.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ChangeJson {
     pub id: u32,
-    pub dx: i32,
-    pub dy: i32,
+    pub dvx: i32,
+    pub dvy: i32,
+}
+
+/// A `corrected` entry as JSON: the position residual.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CorrectionJson {
+    pub id: u32,
+    pub rx: i32,
+    pub ry: i32,
 }
 
 /// A server message as JSON.
@@ -156,6 +195,11 @@ pub enum ServerJson {
         resume_token: String,
         resumed: bool,
         last_input_seq: u32,
+        idle_timeout_ms: u32,
+        rate_limit: u16,
+        rate_burst: u16,
+        resume_grace_ms: u32,
+        input_queue: u16,
     },
     /// `ServerMsg::Snapshot`: `baseline_age` is the wire field, `baseline_tick`
     /// the tick it names (`null` for a full snapshot).
@@ -167,6 +211,7 @@ pub enum ServerJson {
         removed: Vec<u32>,
         spawned: Vec<EntityJson>,
         changed: Vec<ChangeJson>,
+        corrected: Vec<CorrectionJson>,
         checksum: u32,
     },
     /// `ServerMsg::Pong`.
@@ -204,13 +249,18 @@ impl From<&ServerMsg> for ServerJson {
                 resume_token: hex(&w.resume_token.0),
                 resumed: w.resumed,
                 last_input_seq: w.last_input_seq.0,
+                idle_timeout_ms: w.limits.idle_timeout_ms,
+                rate_limit: w.limits.rate_limit,
+                rate_burst: w.limits.rate_burst,
+                resume_grace_ms: w.limits.resume_grace_ms,
+                input_queue: w.limits.input_queue,
             },
             ServerMsg::Snapshot(s) => {
                 let b = &s.body;
                 ServerJson::Snapshot {
                     ack_input: s.ack_input.0,
                     tick: b.tick.0,
-                    baseline_age: b.baseline.map_or(0, |t| b.tick.0 - t.0),
+                    baseline_age: b.baseline_age(),
                     baseline_tick: b.baseline.map(|t| t.0),
                     removed: b.removed.iter().map(|id| id.0).collect(),
                     spawned: b.spawned.iter().map(EntityJson::from).collect(),
@@ -219,8 +269,17 @@ impl From<&ServerMsg> for ServerJson {
                         .iter()
                         .map(|c| ChangeJson {
                             id: c.id.0,
-                            dx: c.delta.x,
-                            dy: c.delta.y,
+                            dvx: c.delta.x,
+                            dvy: c.delta.y,
+                        })
+                        .collect(),
+                    corrected: b
+                        .corrected
+                        .iter()
+                        .map(|c| CorrectionJson {
+                            id: c.id.0,
+                            rx: c.delta.x,
+                            ry: c.delta.y,
                         })
                         .collect(),
                     checksum: b.checksum.0,
@@ -257,6 +316,11 @@ impl From<&ServerJson> for ServerMsg {
                 resume_token,
                 resumed,
                 last_input_seq,
+                idle_timeout_ms,
+                rate_limit,
+                rate_burst,
+                resume_grace_ms,
+                input_queue,
             } => ServerMsg::Welcome(Welcome {
                 player_id: PlayerId(*player_id),
                 tick: Tick(*tick),
@@ -270,6 +334,13 @@ impl From<&ServerJson> for ServerMsg {
                 resume_token: token_from_hex(resume_token),
                 resumed: *resumed,
                 last_input_seq: InputSeq(*last_input_seq),
+                limits: SessionLimits {
+                    idle_timeout_ms: *idle_timeout_ms,
+                    rate_limit: *rate_limit,
+                    rate_burst: *rate_burst,
+                    resume_grace_ms: *resume_grace_ms,
+                    input_queue: *input_queue,
+                },
             }),
             ServerJson::Snapshot {
                 ack_input,
@@ -279,6 +350,7 @@ impl From<&ServerJson> for ServerMsg {
                 removed,
                 spawned,
                 changed,
+                corrected,
                 checksum,
             } => {
                 assert_eq!(
@@ -297,7 +369,14 @@ impl From<&ServerJson> for ServerMsg {
                             .iter()
                             .map(|c| EntityDelta {
                                 id: PlayerId(c.id),
-                                delta: IVec2::new(c.dx, c.dy),
+                                delta: IVec2::new(c.dvx, c.dvy),
+                            })
+                            .collect(),
+                        corrected: corrected
+                            .iter()
+                            .map(|c| EntityDelta {
+                                id: PlayerId(c.id),
+                                delta: IVec2::new(c.rx, c.ry),
                             })
                             .collect(),
                         checksum: Checksum(*checksum),

@@ -1,11 +1,12 @@
 //! Shared code of the golden vector tests: the JSON file shapes ([`json`]) and the
 //! generators that build every vector file from Rust values ([`cases`], [`invalid`],
-//! [`numeric`]).
+//! [`numeric`], [`trace`]).
 
 pub mod cases;
 pub mod invalid;
 pub mod json;
 pub mod numeric;
+pub mod trace;
 
 use std::io::{self, Write};
 use std::path::PathBuf;
@@ -38,6 +39,7 @@ pub fn generated_files() -> Vec<(&'static str, String)> {
         ("invalid_messages.json", pretty(&invalid::invalid_file(), 3)),
         ("step_trace.json", pretty(&numeric::step_file(), 4)),
         ("checksum.json", pretty(&numeric::checksum_file(), 2)),
+        ("snapshot_trace.json", pretty(&trace::trace_file(), 3)),
     ]
 }
 

@@ -9,7 +9,7 @@ use ticksync_protocol::movement::velocity;
 use ticksync_protocol::*;
 
 use super::cases::{REGEN, story_views};
-use super::json::EntityJson;
+use super::json::PositionJson;
 
 /// A point or vector as `{"x": .., "y": ..}`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -107,7 +107,7 @@ pub struct EntityHashJson {
 pub struct ChecksumSetJson {
     pub name: String,
     pub description: String,
-    pub entities: Vec<EntityJson>,
+    pub entities: Vec<PositionJson>,
     pub checksum: u32,
 }
 
@@ -189,7 +189,7 @@ pub fn step_file() -> StepFile {
         (250.0, 30, 65_536.0),
     ];
     StepFile {
-        about: format!("Ticksync protocol v1 golden vectors: the movement rule `step`. {REGEN}"),
+        about: format!("Ticksync protocol v2 golden vectors: the movement rule `step`. {REGEN}"),
         traces: vec![
             trace(
                 "default_world",
@@ -277,7 +277,7 @@ fn set(name: &str, description: &str, entities: &[EntityState]) -> ChecksumSetJs
     ChecksumSetJson {
         name: name.into(),
         description: description.into(),
-        entities: entities.iter().map(EntityJson::from).collect(),
+        entities: entities.iter().map(PositionJson::from).collect(),
         checksum: snapshot::view_checksum(entities).0,
     }
 }
@@ -296,8 +296,9 @@ pub fn checksum_file() -> ChecksumFile {
     ];
     ChecksumFile {
         about: format!(
-            "Ticksync protocol v1 golden vectors: fmix32, the entity hash and view checksums \
-             (wrapping u32 sums of entity hashes). {REGEN}"
+            "Ticksync protocol v2 golden vectors: fmix32, the entity hash and view checksums \
+             (wrapping u32 sums of entity hashes over positions; velocities do not enter). \
+             {REGEN}"
         ),
         fmix32: [0, 1, 2, 42, 0x8000_0000, 0xdead_beef, u32::MAX]
             .into_iter()

@@ -29,7 +29,7 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tracing::{Instrument, debug, info_span, warn};
 
-use ticksync_protocol::{SUBPROTOCOL, WS_PATH};
+use ticksync_protocol::{SUBPROTOCOL, SUBPROTOCOL_PREFIX, WS_PATH};
 
 use crate::metrics::{DisconnectReason, Refusal};
 use crate::room::RoomId;
@@ -340,12 +340,16 @@ async fn serve_http<S: SessionStream>(
                     return;
                 }
             };
-            if let Err(msg) = check_upgrade(&head) {
-                let _ = http::respond(&mut stream, 400, "text/plain", msg.as_bytes(), &[]).await;
-                return;
-            }
+            let protocol = match check_upgrade(&head) {
+                Ok(protocol) => protocol,
+                Err(msg) => {
+                    let _ =
+                        http::respond(&mut stream, 400, "text/plain", msg.as_bytes(), &[]).await;
+                    return;
+                }
+            };
             let key = head.ws_key.as_deref().unwrap_or_default();
-            if http::accept_upgrade(&mut stream, key, SUBPROTOCOL)
+            if http::accept_upgrade(&mut stream, key, protocol)
                 .await
                 .is_err()
             {
@@ -376,18 +380,32 @@ async fn serve_http<S: SessionStream>(
     }
 }
 
-/// Checks that a `/ws` request is a WebSocket upgrade offering our subprotocol.
-fn check_upgrade(head: &RequestHead) -> Result<(), String> {
+/// Checks that a `/ws` request is a WebSocket upgrade offering a Ticksync
+/// subprotocol, and picks the one to select.
+fn check_upgrade(head: &RequestHead) -> Result<&str, String> {
     if !(head.upgrade_websocket && head.connection_upgrade && head.ws_key.is_some()) {
         return Err(format!("{WS_PATH} expects a WebSocket upgrade\n"));
     }
     if head.ws_version.as_deref() != Some("13") {
         return Err("Sec-WebSocket-Version must be 13\n".into());
     }
-    if !head.ws_protocols.iter().any(|p| p == SUBPROTOCOL) {
-        return Err(format!("Sec-WebSocket-Protocol must offer {SUBPROTOCOL}\n"));
-    }
-    Ok(())
+    select_subprotocol(&head.ws_protocols)
+        .ok_or_else(|| format!("Sec-WebSocket-Protocol must offer {SUBPROTOCOL}\n"))
+}
+
+/// Our own version's subprotocol if offered; otherwise another version's
+/// (`ticksync.v1`, ...), so that the client's `Hello` reaches the server and gets
+/// a `VersionMismatch` naming both versions instead of a bare HTTP 400
+/// (docs/PROTOCOL.md section 14).
+fn select_subprotocol(offered: &[String]) -> Option<&str> {
+    let ours = offered.iter().find(|p| *p == SUBPROTOCOL);
+    ours.or_else(|| {
+        offered.iter().find(|p| {
+            p.strip_prefix(SUBPROTOCOL_PREFIX)
+                .is_some_and(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+        })
+    })
+    .map(String::as_str)
 }
 
 /// The WebSocket configuration: small buffers (the defaults cost ~1 GB per 10k

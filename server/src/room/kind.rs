@@ -12,7 +12,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use ticksync_protocol::movement::{MAX_SPEED_PER_TICK, MAX_WORLD_FIXED};
-use ticksync_protocol::{FIXED_SCALE, MoveConfig};
+use ticksync_protocol::{FIXED_SCALE, MoveConfig, SessionLimits};
 
 use crate::config::Config;
 use crate::sim::SimConfig;
@@ -215,11 +215,14 @@ pub struct RoomKind {
     pub idle_ticks: u32,
     /// Capacity of the room's command queue.
     pub command_queue: usize,
+    /// The limits `Welcome` announces (the server's connection settings).
+    pub limits: SessionLimits,
 }
 
 impl RoomKind {
-    /// The kind `spec` under the session settings of `config`.
-    pub fn new(spec: KindSpec, config: &Config) -> RoomKind {
+    /// The kind `spec` under the session settings of `config`; `limits` is what
+    /// its `Welcome` announces ([`Config::session_limits_at`]).
+    pub fn new(spec: KindSpec, config: &Config, limits: SessionLimits) -> RoomKind {
         let sim = SimConfig {
             movement: spec.movement(),
             max_players: spec.capacity as usize,
@@ -235,6 +238,7 @@ impl RoomKind {
             command_queue: (spec.capacity as usize)
                 .saturating_mul(16)
                 .clamp(256, 16 * 1024),
+            limits,
             sim,
             spec,
         }
@@ -271,9 +275,17 @@ impl Kinds {
             }
             all.push(arg.resolve(&base)?);
         }
+        // Rate limits are per connection, whatever its room: derived from the
+        // fastest kind.
+        let fastest = all
+            .iter()
+            .map(|s| s.tick_rate)
+            .max()
+            .unwrap_or(config.tick_rate);
+        let limits = config.session_limits_at(fastest);
         Ok(Kinds(
             all.into_iter()
-                .map(|s| Arc::new(RoomKind::new(s, config)))
+                .map(|s| Arc::new(RoomKind::new(s, config, limits)))
                 .collect(),
         ))
     }

@@ -346,6 +346,7 @@ impl Room {
             resume_token: token,
             resumed: joined.resumed,
             last_input_seq: joined.last_input_seq,
+            limits: self.handle.kind.limits,
         });
         // The queue is new and empty, so the Welcome always fits and precedes
         // every snapshot.

@@ -15,6 +15,7 @@
 //! client always sees itself. See docs/ARCHITECTURE.md for the measured trade-off.
 
 use bytes::{Bytes, BytesMut};
+use glam::IVec2;
 use rustc_hash::FxHashMap;
 use ticksync_protocol::{EntityState, FixedPos, InputSeq, SnapshotBody, Tick, codec, snapshot};
 
@@ -31,6 +32,7 @@ struct BodyKey {
 /// Per-tick caches of cell views and encoded bodies, reused across ticks.
 #[derive(Debug, Default)]
 pub struct CellViews {
+    world_max: IVec2,
     tick: Tick,
     /// Per cell: `Some(range in store)` once its view was computed this tick.
     ranges: Vec<Option<(u32, u32)>>,
@@ -48,9 +50,12 @@ pub struct CellViews {
 }
 
 impl CellViews {
-    /// Empty caches.
-    pub fn new() -> CellViews {
-        CellViews::default()
+    /// Empty caches for a world whose largest coordinates are `world_max`.
+    pub fn new(world_max: IVec2) -> CellViews {
+        CellViews {
+            world_max,
+            ..CellViews::default()
+        }
     }
 
     /// Starts a tick: forgets the previous tick's views and bodies (keeping their
@@ -116,9 +121,14 @@ impl CellViews {
                 match base {
                     // Every client with this key holds the same entities: the
                     // view of cell `c` at tick `t`.
-                    Some((t, _)) => {
-                        snapshot::delta_into(tick, t, &held.entities, cur, &mut self.body)
-                    }
+                    Some((t, _)) => snapshot::delta_into(
+                        tick,
+                        t,
+                        &held.entities,
+                        cur,
+                        self.world_max,
+                        &mut self.body,
+                    ),
                     None => snapshot::full_into(tick, cur, &mut self.body),
                 }
                 self.buf.clear();

@@ -1,10 +1,10 @@
 //! Tests of cell-quantized shared views.
 
 use super::*;
-use crate::sim::interest::tests::{brute, e};
+use crate::sim::interest::tests::{LateInputs, brute, e};
 use crate::sim::{SimConfig, World};
 use glam::IVec2;
-use ticksync_protocol::{ClientWorld, Input, MoveConfig, MoveDir, ResumeToken, ServerMsg};
+use ticksync_protocol::{ClientWorld, MoveConfig, MoveDir, ResumeToken, ServerMsg};
 
 fn decode(frame: &Bytes) -> ticksync_protocol::Snapshot {
     match codec::decode_server(frame) {
@@ -16,7 +16,7 @@ fn decode(frame: &Bytes) -> ticksync_protocol::Snapshot {
 #[test]
 fn clients_in_one_cell_with_one_baseline_share_the_body() {
     let mut grid = Grid::with_cell(100, 50, IVec2::splat(999));
-    let mut views = CellViews::new();
+    let mut views = CellViews::new(IVec2::splat(999));
     let mut arena = BytesMut::new();
     let all = [e(1, 10, 10), e(2, 40, 40), e(3, 120, 25), e(4, 900, 900)];
     grid.rebuild(&all);
@@ -86,14 +86,14 @@ fn clients_in_one_cell_with_one_baseline_share_the_body() {
     views.commit(&mut held[1]);
     assert_eq!(views.bodies_encoded(), 4);
     assert_eq!(held[0].cell, Some(grid.cell_index(moved[0].pos)));
-    let mut w = ClientWorld::new();
+    let mut w = ClientWorld::new(IVec2::splat(999));
     w.apply(&sa.body).unwrap();
     w.apply(&decode(&a).body).unwrap();
     assert_eq!(
         w.to_sorted_vec(),
         brute(&moved, grid.cell_center(held[0].cell.unwrap()), 100)
     );
-    let mut w = ClientWorld::new();
+    let mut w = ClientWorld::new(IVec2::splat(999));
     w.apply(&sb.body).unwrap();
     w.apply(&decode(&b).body).unwrap();
     assert_eq!(w.to_sorted_vec(), brute(&moved, FixedPos::new(25, 25), 100));
@@ -113,7 +113,7 @@ fn client_worlds_follow_cell_views_over_many_ticks() {
     });
     let radius = 60 * 16;
     let mut grid = Grid::with_cell(radius, radius / 2, movement.world_max);
-    let mut views = CellViews::new();
+    let mut views = CellViews::new(movement.world_max);
     let mut arena = BytesMut::new();
     let mut ids = Vec::new();
     for n in 0..250u32 {
@@ -128,9 +128,10 @@ fn client_worlds_follow_cell_views_over_many_ticks() {
     }
     let mut clients: Vec<(HeldView, ClientWorld)> = ids
         .iter()
-        .map(|_| (HeldView::default(), ClientWorld::new()))
+        .map(|_| (HeldView::default(), ClientWorld::new(movement.world_max)))
         .collect();
-    let (mut frames, mut changes) = (0u64, 0usize);
+    let mut late = LateInputs::new(ids.len());
+    let (mut frames, mut changes, mut corrected) = (0u64, 0usize, 0usize);
     for t in 1..=150u32 {
         for (i, id) in ids.iter().enumerate() {
             let phase = (i as u32 * 7 + t / 20) % 8;
@@ -145,12 +146,10 @@ fn client_worlds_follow_cell_views_over_many_ticks() {
                 (0, 0),
             ];
             let (x, y) = dirs[phase as usize];
-            let input = Input {
-                ack_tick: None,
-                first_seq: InputSeq(t),
-                dirs: vec![MoveDir::new(x, y)],
-            };
-            world.queue_input(*id, &input);
+            let hold_back = (i as u32 * 13 + t).is_multiple_of(17);
+            if let Some(input) = late.input(i, t, MoveDir::new(x, y), hold_back) {
+                world.queue_input(*id, &input);
+            }
         }
         world.advance();
         grid.rebuild(world.view());
@@ -167,6 +166,7 @@ fn client_worlds_follow_cell_views_over_many_ticks() {
             frames += 1;
             let s = decode(&frame);
             changes += s.body.spawned.len() + s.body.removed.len();
+            corrected += s.body.corrected.len();
             cw.apply(&s.body).expect("applies with a matching checksum");
             let center = grid.cell_center(grid.cell_index(me));
             assert_eq!(cw.to_sorted_vec(), brute(world.view(), center, radius));
@@ -177,6 +177,7 @@ fn client_worlds_follow_cell_views_over_many_ticks() {
         changes > 1_000,
         "views changed ({changes} spawns and removals)"
     );
+    assert!(corrected > 100, "late inputs were corrected ({corrected})");
     assert!(
         views.bodies_encoded() * 3 < frames * 2,
         "bodies are shared: {} for {frames} frames",

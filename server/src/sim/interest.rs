@@ -230,6 +230,7 @@ pub struct HeldView {
 /// Builds per-client snapshot messages for views, reusing its buffers.
 #[derive(Debug, Default)]
 pub struct ViewEncoder {
+    world_max: IVec2,
     view: Vec<EntityState>,
     body: SnapshotBody,
     buf: Vec<u8>,
@@ -241,9 +242,12 @@ pub struct ViewEncoder {
 const ARENA_CHUNK: usize = 64 * 1024;
 
 impl ViewEncoder {
-    /// An encoder with empty buffers.
-    pub fn new() -> ViewEncoder {
-        ViewEncoder::default()
+    /// An encoder for a world whose largest coordinates are `world_max`.
+    pub fn new(world_max: IVec2) -> ViewEncoder {
+        ViewEncoder {
+            world_max,
+            ..ViewEncoder::default()
+        }
     }
 
     /// The complete `Snapshot` message for a client at `center` holding `held`
@@ -274,7 +278,14 @@ impl ViewEncoder {
     ) -> Bytes {
         match held.tick {
             Some(base) if !full && base < tick => {
-                snapshot::delta_into(tick, base, &held.entities, &self.view, &mut self.body);
+                snapshot::delta_into(
+                    tick,
+                    base,
+                    &held.entities,
+                    &self.view,
+                    self.world_max,
+                    &mut self.body,
+                );
                 self.last_full = false;
             }
             _ => {

@@ -22,12 +22,9 @@ impl Rng {
     }
 }
 
-/// An entity at grid position (x, y) (shared with the cell-view tests).
+/// An entity standing at grid position (x, y) (shared with the cell-view tests).
 pub(crate) fn e(id: u32, x: i32, y: i32) -> EntityState {
-    EntityState {
-        id: PlayerId(id),
-        pos: FixedPos::new(x, y),
-    }
+    EntityState::at(PlayerId(id), FixedPos::new(x, y))
 }
 
 /// The definition: every entity within `r` of `c`, sorted by id (shared with the
@@ -128,9 +125,9 @@ fn decode(frame: &Bytes) -> ticksync_protocol::Snapshot {
 }
 
 #[test]
-fn entering_spawns_leaving_removes_and_moving_changes() {
+fn entering_spawns_leaving_removes_and_moving_is_corrected() {
     let mut grid = Grid::new(100, IVec2::splat(1_000));
-    let mut enc = ViewEncoder::new();
+    let mut enc = ViewEncoder::new(IVec2::splat(1_000));
     let mut held = HeldView::default();
     let mut arena = BytesMut::new();
     let me = FixedPos::new(500, 500);
@@ -166,7 +163,7 @@ fn entering_spawns_leaving_removes_and_moving_changes() {
     assert_eq!(s.baseline, Some(Tick(1)));
     assert_eq!(s.removed, [PlayerId(2)]);
     assert_eq!(s.spawned, [e(3, 590, 500)]);
-    assert!(s.changed.is_empty());
+    assert!(s.changed.is_empty() && s.corrected.is_empty());
     assert_eq!(s.checksum, snapshot::view_checksum(&held.entities));
 
     grid.rebuild(&[e(1, 500, 500), e(2, 650, 500), e(3, 580, 500)]);
@@ -180,9 +177,15 @@ fn entering_spawns_leaving_removes_and_moving_changes() {
         &mut arena,
     );
     let s = decode(&f).body;
+    // 3 moved although its velocity is 0: a correction.
     assert_eq!(
-        (s.removed.len(), s.spawned.len(), s.changed.len()),
-        (0, 0, 1)
+        (
+            s.removed.len(),
+            s.spawned.len(),
+            s.changed.len(),
+            s.corrected.len()
+        ),
+        (0, 0, 0, 1)
     );
     // A requested full snapshot ignores the baseline.
     let f = enc.encode(&mut grid, Tick(3), me, &held, true, InputSeq(5), &mut arena);
@@ -204,7 +207,7 @@ fn client_worlds_follow_their_views_over_many_ticks() {
     });
     let radius = 40 * 16;
     let mut grid = Grid::new(radius, movement.world_max);
-    let mut enc = ViewEncoder::new();
+    let mut enc = ViewEncoder::new(movement.world_max);
     let mut arena = BytesMut::new();
     let mut rng = Rng(42);
     let mut ids = Vec::new();
@@ -231,22 +234,21 @@ fn client_worlds_follow_their_views_over_many_ticks() {
     }
     let mut clients: Vec<(HeldView, ClientWorld)> = ids
         .iter()
-        .map(|_| (HeldView::default(), ClientWorld::new()))
+        .map(|_| (HeldView::default(), ClientWorld::new(movement.world_max)))
         .collect();
     let mut dirs: Vec<MoveDir> = ids.iter().map(|_| MoveDir::new(0, 0)).collect();
-    let (mut spawns, mut removals) = (0, 0);
+    let mut late = LateInputs::new(ids.len());
+    let (mut spawns, mut removals, mut corrected) = (0, 0, 0);
     for t in 1..=240u32 {
         for (i, id) in ids.iter().enumerate() {
             if rng.below(20) == 0 {
                 let mut axis = || (rng.below(255) as i32 - 127) as i8;
                 dirs[i] = MoveDir::new(axis(), axis());
             }
-            let input = Input {
-                ack_tick: None,
-                first_seq: ticksync_protocol::InputSeq(t),
-                dirs: vec![dirs[i]],
-            };
-            world.queue_input(*id, &input);
+            let hold_back = rng.below(15) == 0;
+            if let Some(input) = late.input(i, t, dirs[i], hold_back) {
+                world.queue_input(*id, &input);
+            }
         }
         world.advance();
         let tick = world.tick();
@@ -262,6 +264,7 @@ fn client_worlds_follow_their_views_over_many_ticks() {
             let s = decode(&frame);
             spawns += s.body.spawned.len();
             removals += s.body.removed.len();
+            corrected += s.body.corrected.len();
             cw.apply(&s.body).expect("applies with a matching checksum");
             assert_eq!(cw.to_sorted_vec(), brute(world.view(), me, radius));
             assert!(cw.get(*id).is_some(), "the own entity is always in view");
@@ -269,6 +272,48 @@ fn client_worlds_follow_their_views_over_many_ticks() {
     }
     assert!(removals > 100, "players left views ({removals})");
     assert!(spawns > removals, "players entered views ({spawns})");
+    assert!(corrected > 100, "late inputs were corrected ({corrected})");
+}
+
+/// One input per player per tick, some held back a tick (sent late, together
+/// with the next one): the server applies none in one tick and two in the next,
+/// as with a client whose input missed its tick (shared with the other view
+/// tests).
+pub(crate) struct LateInputs {
+    /// Per player: the first sequence number and directions not sent yet.
+    pending: Vec<(u32, Vec<MoveDir>)>,
+}
+
+impl LateInputs {
+    pub(crate) fn new(players: usize) -> LateInputs {
+        LateInputs {
+            pending: vec![(1, Vec::new()); players],
+        }
+    }
+
+    /// Player `i`'s input of tick `t` (sequence number `t`): the message to queue
+    /// now, or `None` when it is held back.
+    pub(crate) fn input(
+        &mut self,
+        i: usize,
+        t: u32,
+        dir: MoveDir,
+        hold_back: bool,
+    ) -> Option<Input> {
+        let (first, dirs) = &mut self.pending[i];
+        if dirs.is_empty() {
+            *first = t;
+        }
+        dirs.push(dir);
+        if hold_back && dirs.len() == 1 {
+            return None;
+        }
+        Some(Input {
+            ack_tick: None,
+            first_seq: InputSeq(*first),
+            dirs: std::mem::take(dirs),
+        })
+    }
 }
 
 #[test]

@@ -10,6 +10,7 @@
 use std::collections::VecDeque;
 
 use bytes::Bytes;
+use glam::IVec2;
 use ticksync_protocol::{EntityState, InputSeq, SnapshotBody, Tick, codec, snapshot};
 
 /// A view of the world at one tick.
@@ -31,6 +32,7 @@ pub struct EncodedBody {
 /// Builds and caches the current tick's snapshot bodies.
 #[derive(Debug)]
 pub struct SnapshotPlanner {
+    world_max: IVec2,
     history: VecDeque<TickView>,
     max_history: usize,
     bodies: Vec<EncodedBody>,
@@ -40,9 +42,11 @@ pub struct SnapshotPlanner {
 }
 
 impl SnapshotPlanner {
-    /// A planner that keeps the views of the last `max_history` ticks (at least 1).
-    pub fn new(max_history: usize) -> SnapshotPlanner {
+    /// A planner for a world whose largest coordinates are `world_max` that keeps
+    /// the views of the last `max_history` ticks (at least 1).
+    pub fn new(world_max: IVec2, max_history: usize) -> SnapshotPlanner {
         SnapshotPlanner {
+            world_max,
             history: VecDeque::with_capacity(max_history.max(1)),
             max_history: max_history.max(1),
             bodies: Vec::new(),
@@ -92,13 +96,12 @@ impl SnapshotPlanner {
                 base.tick,
                 &base.entities,
                 &current.entities,
+                self.world_max,
                 &mut self.scratch,
             ),
             None => snapshot::full_into(current.tick, &current.entities, &mut self.scratch),
         }
-        let mut buf = Vec::with_capacity(
-            16 + 4 * self.scratch.changed.len() + 8 * self.scratch.spawned.len(),
-        );
+        let mut buf = Vec::new();
         codec::encode_snapshot_body(&self.scratch, &mut buf);
         self.encoded += 1;
         let body = EncodedBody {
@@ -128,11 +131,13 @@ mod tests {
     use super::*;
     use ticksync_protocol::{ClientWorld, FixedPos, PlayerId, ServerMsg};
 
-    fn view(xs: &[(u32, i32)]) -> Vec<EntityState> {
+    const MAX: IVec2 = IVec2::new(1000, 1000);
+
+    /// A view of (id, x, velocity x) entities on the line y = 0.
+    fn view(xs: &[(u32, i32, i32)]) -> Vec<EntityState> {
         xs.iter()
-            .map(|&(id, x)| EntityState {
-                id: PlayerId(id),
-                pos: FixedPos::new(x, 0),
+            .map(|&(id, x, vx)| {
+                EntityState::new(PlayerId(id), FixedPos::new(x, 0), IVec2::new(vx, 0))
             })
             .collect()
     }
@@ -147,31 +152,58 @@ mod tests {
 
     #[test]
     fn clients_with_the_same_baseline_share_one_body() {
-        let mut p = SnapshotPlanner::new(4);
-        p.record(Tick(1), &view(&[(1, 0), (2, 0)]));
+        let mut p = SnapshotPlanner::new(MAX, 4);
+        p.record(Tick(1), &view(&[(1, 0, 5), (2, 0, 0)]));
         let full = p.body(None);
-        p.record(Tick(2), &view(&[(1, 5), (2, 0)]));
+        p.record(Tick(2), &view(&[(1, 5, 5), (2, 0, 0)]));
         let a = p.body(Some(Tick(1)));
         let b = p.body(Some(Tick(1)));
         assert_eq!(p.bodies_encoded(), 2);
         assert_eq!(a.bytes.as_ptr(), b.bytes.as_ptr());
         assert_eq!(a.baseline, Some(Tick(1)));
 
-        let mut world = ClientWorld::new();
+        let mut world = ClientWorld::new(MAX);
         apply(
             &mut world,
             &SnapshotPlanner::frame(InputSeq(0), &full.bytes),
         );
         let ack = apply(&mut world, &SnapshotPlanner::frame(InputSeq(7), &a.bytes));
         assert_eq!(ack, InputSeq(7));
-        assert_eq!(world.to_sorted_vec(), view(&[(1, 5), (2, 0)]));
+        assert_eq!(world.to_sorted_vec(), view(&[(1, 5, 5), (2, 0, 0)]));
+    }
+
+    #[test]
+    fn a_client_that_skipped_ticks_gets_a_delta_spanning_them() {
+        let mut p = SnapshotPlanner::new(MAX, 8);
+        let ticks = [
+            view(&[(1, 0, 5), (2, 0, 0)]),
+            view(&[(1, 5, 5), (2, 0, 0)]),
+            view(&[(1, 10, 5), (2, 3, 3)]),
+            view(&[(1, 15, 5), (2, 6, 3)]),
+        ];
+        let mut world = ClientWorld::new(MAX);
+        p.record(Tick(1), &ticks[0]);
+        apply(
+            &mut world,
+            &SnapshotPlanner::frame(InputSeq(0), &p.body(None).bytes),
+        );
+        for (t, v) in (2..).zip(&ticks[1..]) {
+            p.record(Tick(t), v);
+        }
+        let body = p.body(Some(Tick(1)));
+        assert_eq!(body.baseline, Some(Tick(1)));
+        apply(
+            &mut world,
+            &SnapshotPlanner::frame(InputSeq(3), &body.bytes),
+        );
+        assert_eq!(world.to_sorted_vec(), ticks[3]);
     }
 
     #[test]
     fn a_baseline_outside_the_history_gets_a_full_snapshot() {
-        let mut p = SnapshotPlanner::new(2);
+        let mut p = SnapshotPlanner::new(MAX, 2);
         for t in 1..=5 {
-            p.record(Tick(t), &view(&[(1, t as i32)]));
+            p.record(Tick(t), &view(&[(1, t as i32, 1)]));
         }
         assert_eq!(p.body(Some(Tick(1))).baseline, None);
         assert_eq!(p.body(Some(Tick(4))).baseline, Some(Tick(4)));

@@ -41,13 +41,14 @@ impl Views {
     /// capped at `radius`). `history`: ticks of baselines kept without a radius.
     pub fn new(radius: u32, cell: u32, world_max: IVec2, history: usize) -> Views {
         let mode = match (radius, cell) {
-            (0, _) => Mode::All(SnapshotPlanner::new(history)),
+            (0, _) => Mode::All(SnapshotPlanner::new(world_max, history)),
             // A cell wider than the radius could leave a client out of its own
             // view; a radius too small for the grid's cell cap gets exact circles.
-            (r, c) if c > 0 && Grid::min_cell_side(world_max) <= r => {
-                Mode::Cells(Grid::with_cell(r, c.min(r), world_max), CellViews::new())
-            }
-            (r, _) => Mode::Exact(Grid::new(r, world_max), ViewEncoder::new()),
+            (r, c) if c > 0 && Grid::min_cell_side(world_max) <= r => Mode::Cells(
+                Grid::with_cell(r, c.min(r), world_max),
+                CellViews::new(world_max),
+            ),
+            (r, _) => Mode::Exact(Grid::new(r, world_max), ViewEncoder::new(world_max)),
         };
         Views {
             mode,
@@ -122,48 +123,5 @@ impl Views {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use ticksync_protocol::{PlayerId, ServerMsg};
-
-    fn own_view(views: &mut Views, me: EntityState, others: &[EntityState]) -> Vec<EntityState> {
-        let mut all = others.to_vec();
-        all.push(me);
-        all.sort_by_key(|e| e.id);
-        views.begin_tick(Tick(1), &all);
-        let (frame, full) = views.frame(me.pos, &HeldView::default(), false, InputSeq(0));
-        assert!(full);
-        match codec::decode_server(&frame) {
-            Ok(ServerMsg::Snapshot(s)) => s.body.spawned,
-            other => panic!("not a snapshot: {other:?}"),
-        }
-    }
-
-    #[test]
-    fn every_mode_keeps_the_client_in_its_own_view() {
-        let max = IVec2::splat(1 << 20);
-        let me = EntityState {
-            id: PlayerId(9),
-            pos: FixedPos::new((1 << 20) - 3, 5),
-        };
-        let other = EntityState {
-            id: PlayerId(2),
-            pos: FixedPos::new(0, 0),
-        };
-        // (radius, cell): everyone; exact; cells; a cell the grid cannot make
-        // that small, so exact circles instead.
-        for (radius, cell, expect) in [
-            (0, 0, vec![other, me]),
-            (16, 0, vec![me]),
-            (4_096, 2_048, vec![me]),
-            (16, 8, vec![me]),
-        ] {
-            let mut views = Views::new(radius, cell, max, 4);
-            assert_eq!(
-                own_view(&mut views, me, &[other]),
-                expect,
-                "{radius}/{cell}"
-            );
-        }
-    }
-}
+#[path = "views_tests.rs"]
+mod tests;

@@ -3,6 +3,7 @@
 
 use rustc_hash::FxHashMap;
 use ticksync_protocol::checksum::fmix32;
+use ticksync_protocol::motion::Motion;
 use ticksync_protocol::{
     EntityState, FixedPos, Input, InputSeq, MoveConfig, PlayerId, ResumeToken, Tick, step,
 };
@@ -59,6 +60,8 @@ pub struct Player {
     pub name: Option<String>,
     /// Authoritative position.
     pub pos: FixedPos,
+    /// The velocity clients extrapolate it by (the reference policy, [`Motion`]).
+    pub motion: Motion,
     /// The last input applied.
     pub last_applied: InputSeq,
     /// Pending inputs.
@@ -119,7 +122,7 @@ impl World {
         self.index(id).map(|i| &self.players[i])
     }
 
-    /// Every entity at the current tick, sorted by id.
+    /// Every entity at the current tick (position and velocity), sorted by id.
     pub fn view(&self) -> &[EntityState] {
         &self.view
     }
@@ -165,6 +168,7 @@ impl World {
             id,
             name,
             pos,
+            motion: Motion::default(),
             last_applied: InputSeq(0),
             inputs: InputQueue::new(self.cfg.input_queue, InputSeq(0)),
             credit: 0,
@@ -219,6 +223,7 @@ impl World {
         let mut expired = Vec::new();
         for p in &mut self.players {
             p.credit = (p.credit + 1).min(self.cfg.max_inputs_per_tick);
+            let mut last = None;
             while p.credit > 0 {
                 let Some((seq, dir)) = p.inputs.pop() else {
                     break;
@@ -227,7 +232,9 @@ impl World {
                 p.last_applied = seq;
                 p.credit -= 1;
                 applied += 1;
+                last = Some(dir);
             }
+            p.motion.after_tick(last, &self.cfg.movement);
             if let Some(at) = p.disconnected_at
                 && self.tick.0.wrapping_sub(at.0) >= self.cfg.resume_grace_ticks
             {
@@ -245,10 +252,11 @@ impl World {
 
     fn rebuild_view(&mut self) {
         self.view.clear();
-        self.view.extend(self.players.iter().map(|p| EntityState {
-            id: p.id,
-            pos: p.pos,
-        }));
+        self.view.extend(
+            self.players
+                .iter()
+                .map(|p| EntityState::new(p.id, p.pos, p.motion.velocity())),
+        );
     }
 }
 

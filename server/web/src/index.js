@@ -1,9 +1,10 @@
 // @ts-check
 /**
  * @module ticksync-client
- * Ticksync protocol v1 client library (docs/PROTOCOL.md): the codec, the movement
- * rule and checksum, client world reconstruction, prediction, interpolation and a
- * sans-I/O session that ties them together. No runtime dependencies.
+ * Ticksync protocol v2 client library (docs/PROTOCOL.md): the codec, the movement
+ * rule and checksum, client world reconstruction (positions and velocities),
+ * prediction, interpolation and a sans-I/O session that ties them together. No
+ * runtime dependencies.
  */
 
 export { DecodeError, DecodeErrorKind, EncodeError, Reader, Writer, fromHex, toHex } from "./wire.js";
@@ -20,7 +21,7 @@ export {
   encodeServerMsg,
 } from "./messages.js";
 export { checksum, entityHash, fmix32, step, velocity } from "./movement.js";
-export { ClientWorld } from "./world.js";
+export { ClientWorld, extrapolate } from "./world.js";
 export { Predictor, seqAfter, seqNext } from "./prediction.js";
 export { InterpolationBuffer } from "./interpolation.js";
 export { Session, SessionStats, welcomeProblem } from "./session.js";
@@ -39,6 +40,7 @@ export { MatchmakeError, httpOrigin, listRooms, matchmake } from "./matchmake.js
  * @typedef {import("./messages.js").ErrorMsg} ErrorMsg
  * @typedef {import("./messages.js").EntityState} EntityState
  * @typedef {import("./messages.js").EntityChange} EntityChange
+ * @typedef {import("./messages.js").EntityCorrection} EntityCorrection
  * @typedef {import("./messages.js").Dir} Dir
  * @typedef {import("./movement.js").Pos} Pos
  * @typedef {import("./movement.js").MoveConfig} MoveConfig

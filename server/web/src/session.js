@@ -73,6 +73,14 @@ export function welcomeProblem(w) {
   if (w.fixedScale !== FIXED_SCALE) {
     return `Welcome.fixed_scale must be ${FIXED_SCALE} in protocol version ${PROTOCOL_VERSION}, got ${w.fixedScale}`;
   }
+  for (const [field, value] of [
+    ["idle_timeout_ms", w.idleTimeoutMs],
+    ["rate_limit", w.rateLimit],
+    ["rate_burst", w.rateBurst],
+    ["input_queue", w.inputQueue],
+  ]) {
+    if (value === 0) return `Welcome.${field} must be at least 1, got 0`;
+  }
   return null;
 }
 
@@ -122,7 +130,8 @@ export class Session {
     /** Whether the open transport has its `Welcome` yet (nothing but `Hello` and
      * `Ping` may be sent before it: inputs would be numbered for the old session). */
     this.welcomed = false;
-    this.world = new ClientWorld();
+    /** Replaced at each `Welcome`, which says how large the world is. */
+    this.world = new ClientWorld(0, 0);
     this.predictor = new Predictor({ speedPerTick: 0, worldMaxX: 0, worldMaxY: 0 });
     this.interp = new InterpolationBuffer(30, { delayMs: this.interpolationDelayMs });
     /** The own entity in the latest snapshot applied. @type {{ tick: number, ackInput: number, x: number, y: number } | null} */
@@ -283,7 +292,7 @@ export class Session {
     // Inputs above last_input_seq were lost with the old connection, and their
     // numbers are about to be reused.
     this.inputLog = w.resumed ? this.inputLog.filter((i) => !seqAfter(i.seq, w.lastInputSeq)) : [];
-    this.world.invalidate();
+    this.world = new ClientWorld(w.worldMaxX, w.worldMaxY);
     this.interp = new InterpolationBuffer(w.tickRate, { delayMs: this.interpolationDelayMs });
     this.authoritative = null;
     this.unsent = [];
