@@ -65,6 +65,9 @@ pub struct BotOptions {
     /// Ask `POST /matchmake` for a seat before each fresh join (not before a
     /// resume); `auth_token` then goes to the matchmaker as the Bearer token.
     pub matchmake: Option<Matchmaking>,
+    /// Decode, apply and verify every snapshot and predict (the default); when
+    /// `false`, only count snapshots and bytes ([`SessionOptions::verify`]).
+    pub verify: bool,
 }
 
 impl BotOptions {
@@ -82,6 +85,7 @@ impl BotOptions {
             connect_timeout: Duration::from_secs(5),
             reconnect: None,
             matchmake: None,
+            verify: true,
         }
     }
 
@@ -91,6 +95,7 @@ impl BotOptions {
             auth_token: self.auth_token.clone(),
             seed: self.seed,
             ping_interval: self.ping_interval,
+            verify: self.verify,
         }
     }
 }

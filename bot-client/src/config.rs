@@ -124,6 +124,11 @@ pub struct BotConfig {
     /// marks the run `"tls": "insecure"`.
     #[arg(long, env = "TICKSYNC_BOT_INSECURE")]
     pub insecure: bool,
+    /// Only the first N bots decode, apply and verify every snapshot and predict
+    /// their player; the others count snapshots and bytes, send inputs and pings,
+    /// and skip the rest, so one machine can drive more bots (default: all verify).
+    #[arg(long, env = "TICKSYNC_BOT_VERIFY", value_name = "N")]
+    pub verify: Option<u32>,
 }
 
 impl Default for BotConfig {
@@ -149,6 +154,7 @@ impl Default for BotConfig {
             auth_token: None,
             matchmake: false,
             kind: None,
+            verify: None,
             no_progress: false,
             ca_cert: None,
             insecure: false,
@@ -303,7 +309,13 @@ impl BotConfig {
             matchmake: self.matchmake.then(|| Matchmaking {
                 kind: self.kind.clone(),
             }),
+            verify: i < self.bots_verifying(),
         }
+    }
+
+    /// How many bots verify: the first `--verify` ones, or all.
+    pub fn bots_verifying(&self) -> u64 {
+        u64::from(self.verify.map_or(self.bots, |n| n.min(self.bots)))
     }
 
     /// The URL to scrape server metrics from (`https://` when `--url` is `wss://`:

@@ -45,7 +45,7 @@ pub use bot::{Backoff, BotHandle, BotOptions, BotOutcome, BotView};
 pub use config::{BotConfig, RuntimeKind};
 pub use error::{BotError, ConfigError, ScrapeError};
 pub use matchmake::{Matchmaking, Seat};
-pub use report::{ConnectedShare, LatencyMs, Presence, Report, ServerStats, TlsMode};
+pub use report::{ConnectedShare, LatencyMs, Listing, Presence, Report, ServerStats, TlsMode};
 pub use runner::{Progress, run, run_with_progress};
 pub use session::{Counters, Event, Session, SessionOptions};
 pub use tls::TlsClient;

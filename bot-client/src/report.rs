@@ -142,6 +142,40 @@ impl fmt::Display for TlsMode {
     }
 }
 
+/// What the verifying bots' one-tick deltas listed (wire v2): who costs bytes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Listing {
+    /// One-tick deltas applied by verifying bots (deltas spanning skipped ticks
+    /// are not counted: they list several ticks' changes).
+    pub deltas: u64,
+    /// Entities held after a delta, on average.
+    pub entities_per_delta: f64,
+    /// `changed` entries (turns, starts, stops) per delta.
+    pub changed_per_delta: f64,
+    /// `corrected` entries (a player off its velocity: a late or doubled input)
+    /// per delta.
+    pub corrected_per_delta: f64,
+    /// Corrected entries per entity held and tick: the hidden cost of input jitter.
+    pub corrected_share_of_entities: f64,
+    /// Corrected entries among all listed ones.
+    pub corrected_share_of_listed: f64,
+}
+
+impl Listing {
+    /// From the sums of the verifying bots' counters.
+    pub fn from_sums(deltas: u64, entities: u64, changed: u64, corrected: u64) -> Listing {
+        let ratio = |a: u64, b: u64| if b == 0 { 0.0 } else { a as f64 / b as f64 };
+        Listing {
+            deltas,
+            entities_per_delta: ratio(entities, deltas),
+            changed_per_delta: ratio(changed, deltas),
+            corrected_per_delta: ratio(corrected, deltas),
+            corrected_share_of_entities: ratio(corrected, entities),
+            corrected_share_of_listed: ratio(corrected, changed + corrected),
+        }
+    }
+}
+
 /// Everything a run measured. Field names are part of the bot's interface.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Report {
@@ -149,6 +183,11 @@ pub struct Report {
     pub bots_requested: u64,
     /// Bots welcomed by the server at least once.
     pub bots_connected: u64,
+    /// Bots that decode, apply and verify every snapshot and predict their player
+    /// (the first `--verify` ones; all by default). The others only count
+    /// snapshots and bytes: desyncs, mispredictions and `listing` come from the
+    /// verifying bots alone.
+    pub bots_verifying: u64,
     /// Connection attempts that ended before a `Welcome`.
     pub connect_failures: u64,
     /// Welcomed connections that ended without the bot asking for it.
@@ -198,6 +237,8 @@ pub struct Report {
     pub rematchmades: u64,
     /// From losing the room to playing in the new one.
     pub rematchmake_ms: LatencyMs,
+    /// What the verifying bots' deltas listed.
+    pub listing: Listing,
     /// Time between consecutive snapshots of one bot.
     pub snapshot_interval_ms: LatencyMs,
     /// WebSocket payload bytes received per bot per second.
@@ -324,8 +365,24 @@ impl fmt::Display for Report {
         )?;
         writeln!(
             f,
+            "  verified by {} of {} bots (the others count snapshots and bytes only)",
+            self.bots_verifying, self.bots_requested
+        )?;
+        writeln!(
+            f,
             "  correctness {} desyncs, {} mispredictions, {} errors",
             self.desyncs, self.mispredictions, self.errors
+        )?;
+        let l = &self.listing;
+        writeln!(
+            f,
+            "  listing     per one-tick delta: {:.1} entities held, {:.2} changed, {:.2} corrected \
+             ({:.2} % of entities, {:.0} % of entries: late or doubled inputs)",
+            l.entities_per_delta,
+            l.changed_per_delta,
+            l.corrected_per_delta,
+            100.0 * l.corrected_share_of_entities,
+            100.0 * l.corrected_share_of_listed,
         )?;
         writeln!(f, "  rtt         {}", self.rtt_ms)?;
         if self.rooms_joined > 0 {

@@ -13,7 +13,7 @@ use crate::config::BotConfig;
 use crate::connection::Command;
 use crate::error::ConfigError;
 use crate::metrics;
-use crate::report::{LatencyMs, Presence, Report, ServerStats, TlsMode};
+use crate::report::{LatencyMs, Listing, Presence, Report, ServerStats, TlsMode};
 use crate::stats::SharedStats;
 
 /// How long the bots get to close cleanly at the end of a run.
@@ -226,6 +226,7 @@ fn build_report(config: &BotConfig, seed: u64, stats: &SharedStats, duration: Du
     let mut report = Report {
         bots_requested: u64::from(config.bots),
         bots_connected: stats.bots_connected.load(Relaxed),
+        bots_verifying: config.bots_verifying(),
         connect_failures: stats.connect_failures.load(Relaxed),
         disconnects: stats.disconnects.load(Relaxed),
         reconnects: stats.reconnects.load(Relaxed),
@@ -244,6 +245,12 @@ fn build_report(config: &BotConfig, seed: u64, stats: &SharedStats, duration: Du
         drained: stats.drained.load(Relaxed),
         rematchmades: stats.rematchmades.load(Relaxed),
         rematchmake_ms: LatencyMs::from_micros(&h.rematchmake),
+        listing: Listing::from_sums(
+            stats.one_tick_deltas.load(Relaxed),
+            stats.entities_in_one_tick_deltas.load(Relaxed),
+            stats.changed_entries.load(Relaxed),
+            stats.corrected_entries.load(Relaxed),
+        ),
         snapshot_interval_ms: LatencyMs::from_micros(&h.snapshot_interval),
         bytes_per_bot_per_s: per_bot_s(stats.bytes_received.load(Relaxed)),
         bytes_sent_per_bot_per_s: per_bot_s(stats.bytes_sent.load(Relaxed)),

@@ -17,13 +17,17 @@ use std::time::{Duration, Instant};
 use glam::IVec2;
 use ticksync_protocol::{
     ApplyError, ClientWorld, DecodeError, ErrorCode, ErrorMsg, Hello, InputSeq, PROTOCOL_VERSION,
-    PlayerId, Predictor, Reconciliation, ResumeToken, ServerMsg, Snapshot, Tick, Welcome, codec,
+    PlayerId, Predictor, ResumeToken, ServerMsg, Snapshot, Tick, Welcome, codec,
 };
 
 use crate::walk::RandomWalk;
+pub use counters::Counters;
+use numbering::Numbering;
 pub(crate) use outbox::MAX_INPUT_BACKLOG;
 use outbox::{Outbox, Outgoing};
 
+mod counters;
+mod numbering;
 mod outbox;
 
 /// Per-session settings.
@@ -37,6 +41,10 @@ pub struct SessionOptions {
     pub seed: u64,
     /// Time between two pings.
     pub ping_interval: Duration,
+    /// Decode, apply and verify every snapshot and predict the own player; when
+    /// `false`, only count snapshots (reading their head for the ack) and bytes,
+    /// and play on: a cheap bot for load runs (`ticksync-bot --verify N`).
+    pub verify: bool,
 }
 
 impl Default for SessionOptions {
@@ -46,47 +54,9 @@ impl Default for SessionOptions {
             auth_token: None,
             seed: 0,
             ping_interval: Duration::from_secs(1),
+            verify: true,
         }
     }
-}
-
-/// What a session has seen and done so far (cumulative over reconnects).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
-pub struct Counters {
-    /// `Snapshot` messages received.
-    pub snapshots: u64,
-    /// Deltas ignored while waiting for the full snapshot a `Resync` asked for.
-    pub snapshots_skipped: u64,
-    /// Snapshots that could not be applied (missing baseline, checksum mismatch, ...).
-    pub desyncs: u64,
-    /// `Resync` messages sent.
-    pub resyncs_requested: u64,
-    /// Snapshots whose own position differed from the prediction.
-    pub mispredictions: u64,
-    /// Inputs sent (one per simulation tick).
-    pub inputs_sent: u64,
-    /// Overdue inputs skipped after a stall.
-    pub inputs_skipped: u64,
-    /// `Input` messages sent.
-    pub input_messages_sent: u64,
-    /// `Ping` messages sent.
-    pub pings_sent: u64,
-    /// `Pong` messages received.
-    pub pongs: u64,
-    /// Messages received.
-    pub messages_received: u64,
-    /// Payload bytes received.
-    pub bytes_received: u64,
-    /// Payload bytes sent.
-    pub bytes_sent: u64,
-    /// Server messages that did not decode.
-    pub decode_errors: u64,
-    /// Server messages of a type this version does not know (skipped).
-    pub unknown_messages: u64,
-    /// `Error` messages from the server.
-    pub server_errors: u64,
-    /// Messages that arrived at the wrong time (e.g. a snapshot before `Welcome`).
-    pub unexpected_messages: u64,
 }
 
 /// Something the shell may want to record or react to.
@@ -135,7 +105,10 @@ pub struct Session {
     world: ClientWorld,
     /// A `Resync` is in flight: deltas are skipped until the full snapshot.
     awaiting_full: bool,
-    predictor: Option<Predictor>,
+    /// Set at the first snapshot of a connection.
+    numbering: Option<Numbering>,
+    /// Without `verify`: the tick of the last snapshot counted.
+    counted_tick: Option<Tick>,
     last_ack: InputSeq,
     walk: RandomWalk,
     quiesced: bool,
@@ -159,7 +132,8 @@ impl Session {
             // Replaced at `Welcome`, which says how large the world is.
             world: ClientWorld::new(IVec2::ZERO),
             awaiting_full: false,
-            predictor: None,
+            numbering: None,
+            counted_tick: None,
             last_ack: InputSeq(0),
             walk,
             quiesced: false,
@@ -187,6 +161,7 @@ impl Session {
         }
         self.phase = Phase::AwaitWelcome;
         self.world = ClientWorld::new(IVec2::ZERO);
+        self.counted_tick = None;
         self.awaiting_full = false;
         self.next_ping = None;
         self.last_snapshot_at = None;
@@ -210,6 +185,12 @@ impl Session {
     pub fn handle_bytes(&mut self, bytes: &[u8], now: Instant) -> Result<(), DecodeError> {
         self.counters.messages_received += 1;
         self.counters.bytes_received += bytes.len() as u64;
+        if !self.opts.verify
+            && let Some((ack, tick)) = codec::snapshot_head(bytes)
+        {
+            self.on_counted_snapshot(ack, tick, now);
+            return Ok(());
+        }
         match codec::decode_server(bytes) {
             Ok(msg) => {
                 self.handle_msg(msg, now);
@@ -265,8 +246,8 @@ impl Session {
         self.resume_token = Some(w.resume_token);
         self.world = ClientWorld::new(w.movement.world_max);
         // Inputs sent before a disconnect may never have reached the server: the
-        // predictor starts again from the first snapshot of this connection.
-        self.predictor = None;
+        // numbering starts again from the first snapshot of this connection.
+        self.numbering = None;
         self.last_ack = w.last_input_seq;
         self.next_ping = Some(now);
         self.events.push_back(Event::Welcomed {
@@ -276,44 +257,70 @@ impl Session {
         self.welcome = Some(w);
     }
 
-    fn on_snapshot(&mut self, s: Snapshot, now: Instant) {
-        let Some(welcome) = &self.welcome else {
+    /// Counts a snapshot: `false` if it came before `Welcome`.
+    fn count_snapshot(&mut self, now: Instant) -> bool {
+        if self.welcome.is_none() || self.phase != Phase::Playing {
             self.counters.unexpected_messages += 1;
-            return;
-        };
-        if self.phase != Phase::Playing {
-            self.counters.unexpected_messages += 1;
-            return;
+            return false;
         }
         self.counters.snapshots += 1;
         if let Some(prev) = self.last_snapshot_at.replace(now) {
             self.events
                 .push_back(Event::SnapshotInterval(now.saturating_duration_since(prev)));
         }
+        true
+    }
+
+    /// A snapshot of a session that does not verify: only its head is read.
+    fn on_counted_snapshot(&mut self, ack: InputSeq, tick: Tick, now: Instant) {
+        if !self.count_snapshot(now) {
+            return;
+        }
+        self.last_ack = ack;
+        self.counted_tick = Some(tick);
+        if self.numbering.is_none() {
+            self.numbering = Some(Numbering::counted(ack));
+            self.outbox.restart_input_clock();
+        }
+    }
+
+    fn on_snapshot(&mut self, s: Snapshot, now: Instant) {
+        if !self.count_snapshot(now) {
+            return;
+        }
+        let Some(welcome) = &self.welcome else {
+            return;
+        };
         if self.awaiting_full && s.body.baseline.is_some() {
             self.counters.snapshots_skipped += 1;
             return;
         }
-        if let Err(e) = self.world.apply(&s.body) {
-            self.counters.desyncs += 1;
-            tracing::warn!(player = welcome.player_id.0, error = %e, "desync, requesting a full snapshot");
-            self.events.push_back(Event::Desync(e));
-            self.awaiting_full = true;
-            self.outbox.push(Outgoing::Resync);
-            return;
-        }
+        let applied = match self.world.apply(&s.body) {
+            Ok(applied) => applied,
+            Err(e) => {
+                self.counters.desyncs += 1;
+                tracing::warn!(player = welcome.player_id.0, error = %e, "desync, requesting a full snapshot");
+                self.events.push_back(Event::Desync(e));
+                self.awaiting_full = true;
+                self.outbox.push(Outgoing::Resync);
+                return;
+            }
+        };
+        self.counters
+            .count_listing(&applied, s.body.baseline_age(), self.world.len());
         self.awaiting_full = false;
         self.last_ack = s.ack_input;
         let Some(own) = self.world.get(welcome.player_id) else {
             return;
         };
-        match &mut self.predictor {
+        match &mut self.numbering {
             None => {
-                self.predictor = Some(Predictor::new(welcome.movement, own, s.ack_input));
+                let p = Predictor::new(welcome.movement, own, s.ack_input);
+                self.numbering = Some(Numbering::Predicted(p));
                 self.outbox.restart_input_clock();
             }
-            Some(p) => {
-                if let Reconciliation::Corrected { error } = p.reconcile(s.ack_input, own) {
+            Some(n) => {
+                if let Some(error) = n.reconcile(s.ack_input, own) {
                     self.counters.mispredictions += 1;
                     self.events.push_back(Event::Mispredicted { error });
                 }
@@ -336,7 +343,7 @@ impl Session {
     }
 
     fn generate_inputs(&mut self, now: Instant) {
-        let (Some(predictor), Some(welcome)) = (&mut self.predictor, &self.welcome) else {
+        let (Some(numbering), Some(welcome)) = (&mut self.numbering, &self.welcome) else {
             return;
         };
         if self.quiesced {
@@ -347,7 +354,7 @@ impl Session {
         let walk = &mut self.walk;
         self.outbox.push_inputs(count, || {
             let dir = walk.next_dir(tick_rate);
-            (predictor.push(dir).0, dir)
+            (numbering.push(dir), dir)
         });
     }
 
@@ -362,8 +369,9 @@ impl Session {
             auth_token: opts.auth_token.clone(),
             resume_token,
         };
+        let tick = self.tick();
         self.outbox
-            .encode_next(out, self.world.tick(), hello, &mut self.counters)
+            .encode_next(out, tick, hello, &mut self.counters)
     }
 
     /// The next event, oldest first.
@@ -391,14 +399,26 @@ impl Session {
         &self.world
     }
 
-    /// The tick of the world held (see [`ClientWorld::tick`]).
+    /// The tick of the world held (see [`ClientWorld::tick`]); for a session that
+    /// does not verify, the tick of the last snapshot counted.
     pub fn tick(&self) -> Option<Tick> {
-        self.world.tick()
+        match self.opts.verify {
+            true => self.world.tick(),
+            false => self.counted_tick,
+        }
+    }
+
+    /// Whether this session verifies its snapshots ([`SessionOptions::verify`]).
+    pub fn verifies(&self) -> bool {
+        self.opts.verify
     }
 
     /// The predictor, once the first snapshot with the bot's own entity arrived.
     pub fn predictor(&self) -> Option<&Predictor> {
-        self.predictor.as_ref()
+        match &self.numbering {
+            Some(Numbering::Predicted(p)) => Some(p),
+            _ => None,
+        }
     }
 
     /// The last input the server acknowledged.
@@ -408,8 +428,8 @@ impl Session {
 
     /// The last input generated (and sent, once the outbox is drained).
     pub fn last_input_seq(&self) -> InputSeq {
-        match &self.predictor {
-            Some(p) => InputSeq(p.next_seq().0.wrapping_sub(1)),
+        match &self.numbering {
+            Some(n) => InputSeq(n.next_seq().0.wrapping_sub(1)),
             None => self.last_ack,
         }
     }

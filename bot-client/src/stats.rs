@@ -68,6 +68,10 @@ pub(crate) struct SharedStats {
     pub bytes_received: AtomicU64,
     pub bytes_sent: AtomicU64,
     pub resyncs_requested: AtomicU64,
+    pub one_tick_deltas: AtomicU64,
+    pub entities_in_one_tick_deltas: AtomicU64,
+    pub changed_entries: AtomicU64,
+    pub corrected_entries: AtomicU64,
     pub hist: Mutex<Histograms>,
     /// Rooms some bot was welcomed in after matchmaking.
     pub rooms: Mutex<HashSet<String>>,
@@ -94,6 +98,10 @@ impl SharedStats {
             bytes_received: AtomicU64::new(0),
             bytes_sent: AtomicU64::new(0),
             resyncs_requested: AtomicU64::new(0),
+            one_tick_deltas: AtomicU64::new(0),
+            entities_in_one_tick_deltas: AtomicU64::new(0),
+            changed_entries: AtomicU64::new(0),
+            corrected_entries: AtomicU64::new(0),
             hist: Mutex::new(Histograms {
                 rtt: latency_histogram(),
                 rtt_window: latency_histogram(),
@@ -136,6 +144,26 @@ impl SharedStats {
             &self.resyncs_requested,
             now.resyncs_requested,
             published.resyncs_requested,
+        );
+        add(
+            &self.one_tick_deltas,
+            now.one_tick_deltas,
+            published.one_tick_deltas,
+        );
+        add(
+            &self.entities_in_one_tick_deltas,
+            now.entities_in_one_tick_deltas,
+            published.entities_in_one_tick_deltas,
+        );
+        add(
+            &self.changed_entries,
+            now.changed_entries,
+            published.changed_entries,
+        );
+        add(
+            &self.corrected_entries,
+            now.corrected_entries,
+            published.corrected_entries,
         );
         *published = *now;
     }

@@ -269,3 +269,17 @@ fn per_bot_options() {
             .is_none()
     );
 }
+
+#[test]
+fn the_first_verify_bots_verify() {
+    let all = BotConfig::default();
+    assert_eq!(all.bots_verifying(), 10);
+    assert!(all.bot_options(9, 1, None).verify);
+    let some = parse(&["--bots", "2000", "--verify", "50"]).unwrap();
+    assert_eq!(some.bots_verifying(), 50);
+    assert!(some.bot_options(49, 1, None).verify);
+    assert!(!some.bot_options(50, 1, None).verify);
+    let more = parse(&["--bots", "3", "--verify", "50"]).unwrap();
+    assert_eq!(more.bots_verifying(), 3);
+    assert_eq!(parse(&["--verify", "0"]).unwrap().bots_verifying(), 0);
+}

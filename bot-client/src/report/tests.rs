@@ -13,6 +13,8 @@ fn json_has_the_documented_field_names() {
     for key in [
         "bots_requested",
         "bots_connected",
+        "bots_verifying",
+        "listing",
         "connect_failures",
         "disconnects",
         "snapshots_received",
@@ -120,6 +122,16 @@ fn bots_that_end_disconnected_or_are_away_too_long_fail() {
     // Away for less than the stated share is fine.
     r.count_presence(&[bot(true, true, 37)], 0.1);
     assert_eq!(r.bots_disconnected_too_long, 0);
+}
+
+#[test]
+fn listing_shares() {
+    let l = Listing::from_sums(10, 5000, 150, 50);
+    assert_eq!(l.entities_per_delta, 500.0);
+    assert_eq!((l.changed_per_delta, l.corrected_per_delta), (15.0, 5.0));
+    assert_eq!(l.corrected_share_of_entities, 0.01);
+    assert_eq!(l.corrected_share_of_listed, 0.25);
+    assert_eq!(Listing::from_sums(0, 0, 0, 0), Listing::default());
 }
 
 #[test]

@@ -504,3 +504,72 @@ fn an_unusable_welcome_is_reported_and_not_played() {
         assert_eq!(h.resume_token, None, "nothing to resume");
     }
 }
+
+#[test]
+fn a_counting_session_reads_snapshot_heads_only_and_plays_on() {
+    let t0 = Instant::now();
+    let opts = SessionOptions {
+        verify: false,
+        ..SessionOptions::default()
+    };
+    let mut s = Session::new(opts, t0);
+    drain(&mut s);
+    s.handle_bytes(&welcome_bytes(false, 0), t0).unwrap();
+    // A body that would not apply: a counting session never looks at it.
+    let mut bad = snapshot::full(Tick(101), &[e(ME.0, 1000, 1000)]);
+    bad.checksum.0 ^= 1;
+    s.handle_bytes(&snap_bytes(0, bad), t0).unwrap();
+    assert!(!s.verifies());
+    assert_eq!((s.counters().snapshots, s.counters().desyncs), (1, 0));
+    assert_eq!(s.tick(), Some(Tick(101)));
+    assert!(s.world().is_empty() && s.predictor().is_none());
+    // It plays: inputs numbered from the snapshot's ack, acknowledging its tick.
+    s.handle_timeout(t0);
+    let input = drain(&mut s)
+        .into_iter()
+        .find_map(|m| match m {
+            ClientMsg::Input(i) => Some(i),
+            _ => None,
+        })
+        .expect("an input");
+    assert_eq!(
+        (input.first_seq, input.ack_tick),
+        (InputSeq(1), Some(Tick(101)))
+    );
+    let next = SnapshotBody {
+        tick: Tick(102),
+        baseline: Some(Tick(101)),
+        ..SnapshotBody::default()
+    };
+    s.handle_bytes(&snap_bytes(1, next), t0 + Duration::from_millis(33))
+        .unwrap();
+    assert_eq!(
+        (s.last_ack(), s.last_input_seq()),
+        (InputSeq(1), InputSeq(1))
+    );
+    assert_eq!(s.counters().snapshots, 2);
+    assert_eq!(
+        s.counters().one_tick_deltas,
+        0,
+        "listing is counted by verifying bots"
+    );
+    // Other messages are still decoded.
+    s.handle_bytes(&[0x09, 0x01], t0).unwrap();
+    assert_eq!(s.counters().unknown_messages, 1);
+}
+
+#[test]
+fn verifying_sessions_count_what_one_tick_deltas_list() {
+    let t0 = Instant::now();
+    let (mut s, base) = playing(t0);
+    // 3 turns (a velocity change); we are corrected.
+    let cur = vec![
+        EntityState::new(PlayerId(3), FixedPos::new(50, 60), glam::IVec2::new(53, 0)),
+        e(ME.0, 1001, 1000),
+    ];
+    let d = snapshot::delta(Tick(102), Tick(101), &base, &cur, cfg().world_max);
+    s.handle_bytes(&snap_bytes(0, d), t0).unwrap();
+    let c = s.counters();
+    assert_eq!((c.one_tick_deltas, c.entities_in_one_tick_deltas), (1, 2));
+    assert_eq!((c.changed_entries, c.corrected_entries), (1, 2));
+}

@@ -22,7 +22,7 @@ pub use body::encode_snapshot_body;
 pub use client::{decode_client, encode_client, encode_client_into, hello_version};
 pub use server::{
     decode_server, encode_server, encode_server_into, encode_snapshot_body_bincode,
-    encode_snapshot_header,
+    encode_snapshot_header, snapshot_head,
 };
 
 use bincode::config::{Configuration, LittleEndian, Varint};

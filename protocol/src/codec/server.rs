@@ -121,6 +121,28 @@ fn put_ids<T>(
     }
 }
 
+/// The head of a `Snapshot` message — `ack_input` and `tick` — read without
+/// decoding the body: for a client that only counts snapshots (a load generator)
+/// and still wants to acknowledge ticks. `None` if `bytes` is not a snapshot or
+/// ends before `tick`; nothing after `tick` is checked.
+///
+/// ```
+/// use ticksync_protocol::{codec, InputSeq, Tick};
+/// assert_eq!(codec::snapshot_head(&[0x01, 0x07, 0xfb, 0xe8, 0x03, 0xff]), Some((InputSeq(7), Tick(1000))));
+/// assert_eq!(codec::snapshot_head(&[0x02, 0x07, 0x01]), None); // a Pong
+/// ```
+pub fn snapshot_head(bytes: &[u8]) -> Option<(InputSeq, Tick)> {
+    let mut dec = DecoderImpl::new(SliceReader(bytes), STANDARD, ());
+    match get::<u32>(&mut dec, "ServerMsg tag") {
+        Ok(SERVER_SNAPSHOT) => {
+            let ack = get::<u32>(&mut dec, "Snapshot.ack_input").ok()?;
+            let tick = get::<u32>(&mut dec, "Snapshot.tick").ok()?;
+            Some((InputSeq(ack), Tick(tick)))
+        }
+        _ => None,
+    }
+}
+
 /// Decodes one server message of at most [`MAX_SERVER_MSG_LEN`] bytes.
 ///
 /// A message whose type tag this version does not know yields
