@@ -347,6 +347,25 @@ pub enum ErrorCode {
     Other(u16),
 }
 
+impl ErrorMsg {
+    /// The text of a `VersionMismatch` error for a client that sent `Hello.version`
+    /// = `client_version`: it names both versions, as the spec requires.
+    ///
+    /// ```
+    /// # use ticksync_protocol::ErrorMsg;
+    /// assert_eq!(
+    ///     ErrorMsg::version_mismatch_text(1),
+    ///     "Hello.version is 1, but this server speaks protocol version 2 (ticksync.v2)"
+    /// );
+    /// ```
+    pub fn version_mismatch_text(client_version: u16) -> String {
+        format!(
+            "Hello.version is {client_version}, but this server speaks protocol version \
+             {PROTOCOL_VERSION} ({SUBPROTOCOL})"
+        )
+    }
+}
+
 impl ErrorCode {
     /// The code's number on the wire.
     pub fn to_u16(self) -> u16 {

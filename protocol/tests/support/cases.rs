@@ -363,7 +363,7 @@ pub fn server_file() -> MsgFile<ServerJson> {
             "Error code 1 (VersionMismatch) naming both versions; the server then closes with 1008.",
             ServerMsg::Error(ErrorMsg {
                 code: ErrorCode::VersionMismatch,
-                message: "client version 1, server version 2".into(),
+                message: ErrorMsg::version_mismatch_text(1),
             }),
         ),
         server(

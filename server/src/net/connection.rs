@@ -19,7 +19,7 @@ use tracing::{debug, info};
 
 use ticksync_protocol::messages::close;
 use ticksync_protocol::{
-    ClientMsg, ErrorCode, Hello, PROTOCOL_VERSION, PlayerId, ResumeToken, SUBPROTOCOL, ServerMsg,
+    ClientMsg, ErrorCode, ErrorMsg, Hello, PROTOCOL_VERSION, PlayerId, ResumeToken, ServerMsg,
     codec,
 };
 
@@ -214,9 +214,7 @@ where
                     ErrorCode::VersionMismatch,
                     "protocol version mismatch",
                     DisconnectReason::version_mismatch,
-                    format!(
-                        "Hello.version is {version}, but this server speaks protocol version {PROTOCOL_VERSION} ({SUBPROTOCOL})"
-                    ),
+                    ErrorMsg::version_mismatch_text(version),
                 ));
             }
             Received::Msg(m) => {
