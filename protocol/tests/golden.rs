@@ -356,3 +356,50 @@ fn hand_checked_examples() {
     );
     assert_eq!(hex(&codec::encode_server(&msg)), expected.replace(' ', ""));
 }
+
+/// `vectors/README.md` is how a port learns to read the files: it must name every
+/// file and every key that occurs in them, so a new field cannot arrive
+/// undocumented.
+#[test]
+fn the_vectors_readme_documents_every_file_and_key() {
+    fn keys(v: &serde_json::Value, out: &mut BTreeSet<String>) {
+        match v {
+            serde_json::Value::Object(m) => {
+                for (k, x) in m {
+                    out.insert(k.clone());
+                    keys(x, out);
+                }
+            }
+            serde_json::Value::Array(a) => a.iter().for_each(|x| keys(x, out)),
+            _ => {}
+        }
+    }
+    let readme = fs::read_to_string(support::vectors_dir().join("README.md")).expect("README.md");
+    let mut missing = Vec::new();
+    for (file, text) in support::generated_files() {
+        if !readme.contains(&format!("`{file}`")) {
+            missing.push(file.to_string());
+        }
+        let mut found = BTreeSet::new();
+        keys(&serde_json::from_str(&text).expect(file), &mut found);
+        for k in found {
+            // Documented as `key`, `key[]`, `parent.key`, `parent[].key[]`, or
+            // inside a `{a, b}` object pattern.
+            let documented = [
+                format!("`{k}`"),
+                format!(".{k}`"),
+                format!("`{k}[]"),
+                format!(".{k}[]"),
+                format!("{{{k},"),
+                format!(" {k},"),
+                format!(" {k}}}"),
+            ]
+            .iter()
+            .any(|p| readme.contains(p.as_str()));
+            if !documented {
+                missing.push(format!("{file}: {k}"));
+            }
+        }
+    }
+    assert!(missing.is_empty(), "not in vectors/README.md: {missing:?}");
+}
