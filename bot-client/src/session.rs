@@ -39,7 +39,8 @@ pub struct SessionOptions {
     pub auth_token: Option<String>,
     /// Seed of the random walk.
     pub seed: u64,
-    /// Time between two pings.
+    /// Time between two pings (at most a third of the server's idle timeout
+    /// is used, whatever this says).
     pub ping_interval: Duration,
     /// Decode, apply and verify every snapshot and predict the own player; when
     /// `false`, only count snapshots (reading their head for the ack) and bytes,
@@ -337,9 +338,18 @@ impl Session {
         }
         if self.next_ping.is_some_and(|t| now >= t) {
             self.outbox.push(Outgoing::Ping(self.micros(now)));
-            self.next_ping = Some(now + self.opts.ping_interval);
+            self.next_ping = Some(now + self.ping_interval());
         }
         self.generate_inputs(now);
+    }
+
+    /// Time between two pings: the configured interval, but at most a third of
+    /// the server's idle timeout (docs/PROTOCOL.md, section 3, "Keep-alive").
+    fn ping_interval(&self) -> Duration {
+        let idle = self.welcome.as_ref().map_or(Duration::MAX, |w| {
+            Duration::from_millis(u64::from(w.limits.idle_timeout_ms))
+        });
+        self.opts.ping_interval.min(idle / 3)
     }
 
     fn generate_inputs(&mut self, now: Instant) {

@@ -573,3 +573,40 @@ fn verifying_sessions_count_what_one_tick_deltas_list() {
     assert_eq!((c.one_tick_deltas, c.entities_in_one_tick_deltas), (1, 2));
     assert_eq!((c.changed_entries, c.corrected_entries), (1, 2));
 }
+
+#[test]
+fn pings_at_least_every_third_of_the_idle_timeout() {
+    let t0 = Instant::now();
+    let opts = SessionOptions {
+        ping_interval: Duration::from_secs(60),
+        ..SessionOptions::default()
+    };
+    let mut s = Session::new(opts, t0);
+    drain(&mut s);
+    let welcome = ServerMsg::Welcome(Welcome {
+        player_id: ME,
+        tick: Tick(100),
+        tick_rate: 30,
+        movement: cfg(),
+        fixed_scale: 16,
+        view_radius: 0,
+        resume_token: ResumeToken([9; 16]),
+        resumed: false,
+        last_input_seq: InputSeq(0),
+        limits: SessionLimits {
+            idle_timeout_ms: 1_500,
+            ..limits()
+        },
+    });
+    s.handle_bytes(&codec::encode_server(&welcome), t0).unwrap();
+    let mut pings = 0;
+    for ms in (0..=2_000u64).step_by(100) {
+        s.handle_timeout(t0 + Duration::from_millis(ms));
+        pings += drain(&mut s)
+            .iter()
+            .filter(|m| matches!(m, ClientMsg::Ping { .. }))
+            .count();
+    }
+    // At 0, 500, 1000, 1500 and 2000 ms, not once a minute.
+    assert_eq!(pings, 5);
+}

@@ -31,7 +31,7 @@ import { DecodeError } from "./wire.js";
  * @property {string | null} [name]  display name sent in `Hello` (at most 32 UTF-8 bytes)
  * @property {string | null} [authToken]  join token sent in `Hello`
  * @property {number} [sendEveryTicks]  inputs per `Input` message (1..=8, default 2)
- * @property {number} [pingIntervalMs]  time between `Ping`s (default 1000)
+ * @property {number} [pingIntervalMs]  time between `Ping`s (default 1000; at most a third of `Welcome.idle_timeout_ms` is used)
  * @property {number} [interpolationDelayMs]  how far in the past remote players are drawn (default 100)
  * @property {number} [inputLogSize]  inputs kept in `inputLog` (default 1024)
  * @property {number} [resumeAttempts]  connections in a row that may fail to take a lost session
@@ -340,7 +340,9 @@ export class Session {
    */
   update(nowMs, dir) {
     if (!this.connected || !this.welcome || !this.welcomed) return;
-    if (this.lastPingAt === null || nowMs - this.lastPingAt >= this.pingIntervalMs) {
+    // Keep-alive (PROTOCOL.md section 3): a Ping at least every third of the idle timeout.
+    const pingEveryMs = Math.min(this.pingIntervalMs, this.welcome.idleTimeoutMs / 3);
+    if (this.lastPingAt === null || nowMs - this.lastPingAt >= pingEveryMs) {
       this.lastPingAt = nowMs;
       this.outgoing.push(encodeClientMsg({ type: "Ping", clientTimeUs: BigInt(Math.round(nowMs * 1000)) }));
     }

@@ -374,3 +374,15 @@ test("an unusable Welcome (tick_rate 0, fixed_scale not 16, player_id 0, a zero 
   const good = decodeServerMsg(welcome());
   assert.ok(good.type === "Welcome" && welcomeProblem(good) === null);
 });
+
+test("pings at least every third of Welcome.idle_timeout_ms, whatever pingIntervalMs says", () => {
+  const s = new Session({ pingIntervalMs: 60000 });
+  s.open();
+  s.receive(welcome({ idleTimeoutMs: 1500 }), 0);
+  let pings = 0;
+  for (let t = 0; t <= 2000; t += 100) {
+    s.update(t, [0, 0]);
+    pings += s.takeOutgoing().filter((b) => decodeClientMsg(b).type === "Ping").length;
+  }
+  assert.equal(pings, 5, "at 0, 500, 1000, 1500 and 2000 ms");
+});
