@@ -143,7 +143,11 @@ async fn players_see_each_other_and_leavers_disappear() {
 async fn healthz_and_metrics_answer_and_unknown_paths_are_404() {
     let server = support::start_default().await;
     let addr = server.local_addr();
-    let (_c, _) = RawClient::join(addr, "test").await;
+    let (mut c, _) = RawClient::join(addr, "test").await;
+    // The room publishes its player count at the end of a tick, and the Welcome
+    // can arrive before that: its first snapshot cannot (the tick thread flushes
+    // snapshots after the room published).
+    c.snapshot().await;
     let health = http_get(addr, "/healthz").await;
     assert!(health.starts_with("HTTP/1.1 200"), "{health}");
     let body = health.split("\r\n\r\n").nth(1).unwrap();
