@@ -85,7 +85,7 @@ async fn ready_after_listen_health_counters_allocation_then_shutdown_after_the_d
         stand_in
             .label("agones.dev/sdk-ticksync-protocol")
             .as_deref(),
-        Some("1")
+        Some(ticksync_protocol::PROTOCOL_VERSION.to_string().as_str())
     );
 
     // Health at the interval (100 ms): over a second and a half, neither
