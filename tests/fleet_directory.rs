@@ -146,7 +146,13 @@ async fn concurrent_matchmakes_on_three_members_never_pass_a_room_s_capacity() {
         .iter()
         .find(|m| m.room(r.listing.room).is_some())
         .expect("the room runs on one member");
-    assert_eq!(owner.room(r.listing.room).expect("room").players(), 1);
+    // The Welcome reaches the bot before the room publishes its player count at
+    // the end of that tick: wait for the count rather than read it once.
+    let room = owner.room(r.listing.room).expect("room");
+    eventually(WAIT, "the room to count the seated bot", || async {
+        room.players() == 1
+    })
+    .await;
     let again = directory(owner)
         .claim(r.listing.room, r.reservation.seat, unix_now_ms())
         .await
@@ -309,10 +315,14 @@ async fn a_redis_restart_costs_no_tick_and_the_members_register_again() {
         "matchmaking back {:?} after the Redis restart",
         back.elapsed()
     );
+    // A tick thread that waited on Redis would miss a whole timeout's worth of
+    // ticks (the client's 1 s = 30 ticks) at the kill and again at the restart;
+    // a loaded 2-core machine can cost a tick or two through scheduling alone.
     let after = room.info();
-    assert_eq!(
-        after.stats.missed_ticks, before.stats.missed_ticks,
-        "the room missed ticks during the Redis restart"
+    let missed = after.stats.missed_ticks - before.stats.missed_ticks;
+    assert!(
+        missed <= 2,
+        "the room missed {missed} ticks during the Redis restart"
     );
     assert!(view_connected(&bot).await, "the player stayed connected");
     within(WAIT, "the bot to close", bot.close()).await;
