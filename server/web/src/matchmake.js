@@ -39,7 +39,7 @@ export class MatchmakeError extends Error {
   /**
    * @param {number} status  the HTTP status (0: no answer)
    * @param {string} message
-   * @param {number | null} retryAfterMs  from `Retry-After` (503), else null
+   * @param {number | null} retryAfterMs  from `Retry-After` (503, 429), else null
    */
   constructor(status, message, retryAfterMs) {
     super(message);
@@ -48,9 +48,12 @@ export class MatchmakeError extends Error {
     this.retryAfterMs = retryAfterMs;
   }
 
-  /** Whether asking again later may succeed (full, draining, no answer). */
+  /**
+   * Whether asking again later may succeed (full, draining, no answer, or
+   * over the address's request or seat limit: 429).
+   */
   get retryable() {
-    return this.status === 0 || this.status >= 500;
+    return this.status === 0 || this.status === 429 || this.status >= 500;
   }
 }
 
