@@ -1,16 +1,23 @@
 #!/usr/bin/env bash
 # Matchmakes per second and latency percentiles through one fleet member and
-# through nginx in front of three (docs/SCALING.md, "Measured"). Starts its own
-# redis-server, members and nginx on 127.0.0.1, stops them at the end.
+# through nginx in front of three (docs/SCALING.md, "Measured"), then seat
+# claims: BOTS ticksync-bot players matchmake through nginx and join, and the
+# members' debug log says how long each claim queued on its member's write
+# lock (behind heartbeats, rooms opening, other claims) and how long its Redis
+# script took. Starts its own redis-server, members and nginx on 127.0.0.1,
+# stops them at the end.
 #
-#   benches/fleet_matchmake.sh [BINARY] [REQUESTS] [CONCURRENCY]
+#   benches/fleet_matchmake.sh [BINARY] [REQUESTS] [CONCURRENCY] [BOTS]
 #
-# BINARY defaults to target/release/ticksync-server. Each request is one
-# `POST /matchmake` with curl; the figures are curl's time_total.
+# BINARY defaults to target/release/ticksync-server (ticksync-bot is taken
+# from the same directory). Each request is one `POST /matchmake` with curl;
+# the figures are curl's time_total.
 set -euo pipefail
 BIN=${1:-target/release/ticksync-server}
 N=${2:-2000}
 C=${3:-16}
+BOTS=${4:-300}
+BOT_BIN=$(dirname "$BIN")/ticksync-bot
 DIR=$(mktemp -d /tmp/ticksync-fleet-bench.XXXXXX)
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$DIR"; }
@@ -22,7 +29,7 @@ sleep 0.5
 MEMBERS=""
 for i in 1 2 3; do
   P=$(port)
-  "$BIN" --bind 127.0.0.1:"$P" --redis redis://127.0.0.1:"$RP"/ --member-id m$i \
+  RUST_LOG=info,ticksync_server::fleet=debug "$BIN" --bind 127.0.0.1:"$P" --redis redis://127.0.0.1:"$RP"/ --member-id m$i \
     --public-url http://127.0.0.1:"$NP"/m/m$i --fleet-secret bench-fleet-secret-0123 \
     --room-capacity 64 --max-players 100000 --max-rooms 10000 >"$DIR/m$i.log" 2>&1 & PIDS+=($!)
   eval "P$i=$P"
@@ -59,7 +66,33 @@ q=lambda p: ok[min(len(ok)-1,int(p*len(ok)))]*1000
 print(f"{sys.argv[4]}: {len(ok)}/{len(rows)} ok, {len(ok)/el:.0f} matchmakes/s, p50 {q(0.5):.1f} ms, p99 {q(0.99):.1f} ms")
 PY
 }
+claims() {
+  "$BOT_BIN" --url "ws://127.0.0.1:$NP/ws" --matchmake --bots "$BOTS" --ramp-up 5s --duration 12s \
+    --no-progress --json "$DIR/bots.json" > "$DIR/bots.txt" 2>&1 || { tail -20 "$DIR/bots.txt"; return 1; }
+  python3 - "$DIR" "$BOTS" <<'PY'
+import glob, json, re, sys
+d, bots = sys.argv[1], sys.argv[2]
+waited, took, beats = [], [], []
+for f in glob.glob(d + "/m*.log"):
+    for line in open(f):
+        if "fleet::seats: seat claim " in line:
+            waited.append(int(re.search(r"waited_us=(\d+)", line)[1]))
+            took.append(int(re.search(r"took_us=(\d+)", line)[1]))
+        elif "fleet::membership: heartbeat took_us=" in line:
+            beats.append(int(re.search(r"took_us=(\d+)", line)[1]))
+def q(v, p):
+    v = sorted(v)
+    return v[min(len(v) - 1, int(p * len(v)))] / 1000 if v else float("nan")
+r = json.load(open(d + "/bots.json"))
+print(f"claims ({bots} bots through nginx): {len(waited)} claims; lock wait p50 {q(waited,.5):.2f} ms, "
+      f"p99 {q(waited,.99):.2f} ms, max {q(waited,1):.2f} ms; claim script p50 {q(took,.5):.2f} ms, "
+      f"p99 {q(took,.99):.2f} ms; heartbeat p50 {q(beats,.5):.2f} ms, p99 {q(beats,.99):.2f} ms, "
+      f"max {q(beats,1):.2f} ms ({len(beats)} heartbeats); bots connected {r['bots_connected']}/{r['bots_requested']}, "
+      f"desyncs {r['desyncs']}, matchmake p99 {r['matchmake_ms']['p99']} ms")
+PY
+}
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 run "http://127.0.0.1:$P1" one-member
 run "http://127.0.0.1:$NP" three-members-via-nginx
+claims
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -17,6 +17,7 @@ impl Fleet {
     pub async fn heartbeat(&self) -> Result<u32, FleetError> {
         let rooms = &self.host.env().rooms;
         let _writes = self.writes.lock().await;
+        let started = std::time::Instant::now();
         let mut call = self.scripts.publish.prepare_invoke();
         call.arg(self.prefix())
             .arg(&self.member)
@@ -34,7 +35,11 @@ impl Fleet {
                 .arg(room.seats.taken())
                 .arg(serde_json::to_string(&info).unwrap_or_default());
         }
-        self.run(&call).await
+        let published = self.run(&call).await;
+        // How long claims may queue behind it (benches/fleet_matchmake.sh).
+        let took_us = super::seats::micros(started.elapsed());
+        tracing::debug!(took_us, "heartbeat");
+        published
     }
 
     /// Marks this member and its rooms draining in Redis at once: no seat is

@@ -4,6 +4,9 @@
 //! room's member. The Lua side is in [`super::scripts`].
 
 use std::fmt::Display;
+use std::time::{Duration, Instant};
+
+use tracing::{debug, warn};
 
 use super::membership::ms;
 use super::scripts::EXPIRED;
@@ -105,7 +108,9 @@ impl Fleet {
         seat: impl Display,
     ) -> Result<Claimed, FleetError> {
         let pool = &self.host.env().rooms.pool;
+        let asked = Instant::now();
         let _writes = self.writes.lock().await;
+        let waited = asked.elapsed();
         if !pool.try_take(&room.seats) {
             return Ok(Claimed::Unknown);
         }
@@ -131,8 +136,25 @@ impl Fleet {
         if !matches!(claimed, Claimed::Seat(_)) {
             pool.release(&room.seats);
         }
+        // What a claim costs and how long it queued behind this member's other
+        // directory writes (heartbeats, rooms opening, other claims):
+        // benches/fleet_matchmake.sh reads these.
+        let (waited_us, took_us) = (micros(waited), micros(asked.elapsed() - waited));
+        debug!(room = %room.id, waited_us, took_us, "seat claim");
+        if waited > CLAIM_WAIT_WARN {
+            warn!(room = %room.id, waited_us, "a seat claim queued behind directory writes");
+        }
         Ok(claimed)
     }
+}
+
+/// A claim that waited longer than this for the write lock is logged as a
+/// warning: its seat token may run out meanwhile.
+const CLAIM_WAIT_WARN: Duration = Duration::from_millis(250);
+
+/// Whole microseconds, saturating.
+pub(super) fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
 
 /// What [`Fleet::claim`] found in Redis.
