@@ -5,17 +5,23 @@
 //! snapshots and a close 1001, matchmade again by itself and plays on the
 //! other member. Asserted from the bot binary's JSON report: `drained`,
 //! `rematchmades` and `rematchmake_ms` count exactly the drained member's
-//! bots, and no bot saw a desync.
+//! bots, and no bot saw a desync. The same for the web demo in Debian's
+//! chromium (clients/web/e2e/drain.mjs): it keeps playing through the drain
+//! of its member.
 
 mod common;
 
 use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
 
+use common::bins::wait_with_limit;
 use common::bins::{BotProcess, built_binaries};
 use common::fleet::{FleetProcesses, rooms};
+use common::web::{NODE_LIMIT, chromium, ensure_node_modules, web_dir};
 use common::{WAIT, eventually};
 
 /// Bots in the run, and seats per room (so both members hold rooms).
@@ -136,4 +142,54 @@ async fn bots_rematchmake_onto_another_member_when_theirs_drains() {
         "no resume on a draining member"
     );
     assert_eq!(report["passed"], Value::Bool(true), "{}", show());
+}
+
+#[test]
+fn the_demo_page_keeps_playing_through_the_drain_of_its_member() {
+    let chromium = chromium();
+    ensure_node_modules();
+    let mut fleet = FleetProcesses::start(2, &["--fleet-ttl", "3s"]);
+    let mut page = Command::new("node")
+        .args([
+            "e2e/drain.mjs",
+            &format!("--url=http://{}/", fleet.nginx.addr),
+        ])
+        .arg(format!("--chromium={}", chromium.display()))
+        .current_dir(web_dir())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run node e2e/drain.mjs");
+    // The script says which member holds its room, then waits for its drain.
+    let mut out = BufReader::new(page.stdout.take().expect("piped stdout"));
+    let mut shown = String::new();
+    let mut line = String::new();
+    let member = loop {
+        line.clear();
+        if out.read_line(&mut line).expect("read the script's output") == 0 {
+            let mut err = String::new();
+            let _ = page.stderr.take().map(|mut e| e.read_to_string(&mut err));
+            panic!("drain.mjs ended before playing:\n{shown}\n{err}");
+        }
+        shown.push_str(&line);
+        if let Some(m) = line.trim().strip_prefix("DRAIN ") {
+            break m.to_string();
+        }
+    };
+    let status = fleet.terminate(&member, Duration::from_secs(20));
+    assert!(
+        status.success(),
+        "{member} exits 0 after its drain: {status}"
+    );
+    let status = wait_with_limit(&mut page, "node e2e/drain.mjs", NODE_LIMIT);
+    let mut rest = String::new();
+    let _ = out.read_to_string(&mut rest);
+    let mut err = String::new();
+    let _ = page.stderr.take().map(|mut e| e.read_to_string(&mut err));
+    eprintln!("{shown}{rest}");
+    assert!(
+        status.success(),
+        "the page after the drain ({status}):\n{shown}{rest}\n{err}"
+    );
 }

@@ -27,6 +27,7 @@ pub mod fleet;
 pub mod history;
 pub mod services;
 pub mod tls;
+pub mod web;
 
 use std::future::Future;
 use std::sync::Arc;

@@ -48,6 +48,8 @@ const demo = {
   kind: null,
   /** The room as `GET /rooms` last listed it. @type {import("./lib/index.js").RoomListing | null} */
   listing: null,
+  /** The WebSocket URL of the current (or last) connection. @type {string | null} */
+  url: null,
 };
 /** @type {any} */ (window).ticksyncDemo = demo;
 
@@ -151,6 +153,7 @@ async function connect() {
     reconnectLater(typeof retry === "number" ? retry : 0);
     return;
   }
+  demo.url = url;
   const sock = new WebSocket(url, SUBPROTOCOL);
   sock.binaryType = "arraybuffer";
   ws = sock;

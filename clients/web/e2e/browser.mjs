@@ -12,11 +12,9 @@
  * (2 when chromium is missing).
  */
 
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { step } from "../src/index.js";
+import { check, log, withPage } from "./page.mjs";
 
 const { values: args } = parseArgs({
   options: {
@@ -27,25 +25,7 @@ const { values: args } = parseArgs({
   },
 });
 const bots = Number(args.bots);
-const chromiumPath = /** @type {string} */ (args.chromium);
 
-if (!existsSync(chromiumPath)) {
-  console.error(
-    `chromium not found at ${chromiumPath}: install Debian's package (apt-get install -y chromium, as .ci/run does) or set CHROMIUM_PATH`,
-  );
-  process.exit(2);
-}
-
-const { chromium } = await import("playwright-core");
-
-/**
- * @param {boolean} cond
- * @param {string} msg
- * @returns {asserts cond}
- */
-function check(cond, msg) {
-  if (!cond) throw new Error(`check failed: ${msg}`);
-}
 /**
  * Holds a horizontal key for 500 ms and a vertical one for 300 ms (towards the
  * middle of the world), waits until the server applied every input, and checks the
@@ -95,39 +75,7 @@ async function moveAndCheck(page, when) {
   check(after.predicted.x === after.auth.x && after.predicted.y === after.auth.y, `${when}: prediction equals the server once idle`);
 }
 
-const started = Date.now();
-/** @param {string} msg */
-const log = (msg) => console.log(`[e2e ${((Date.now() - started) / 1000).toFixed(1)}s] ${msg}`);
-
-const userDataDir = mkdtempSync(join(tmpdir(), "ticksync-chromium-"));
-const context = await chromium.launchPersistentContext(userDataDir, {
-  executablePath: chromiumPath,
-  headless: true,
-  viewport: { width: 1100, height: 760 },
-  args: [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-  ],
-});
-/** @type {string[]} */
-const pageErrors = [];
-let failed = false;
-try {
-  const page = context.pages()[0] ?? (await context.newPage());
-  page.on("pageerror", (e) => pageErrors.push(String(e)));
-  page.on("console", (m) => {
-    if (m.type() === "error") pageErrors.push(m.text());
-  });
-  page.on("response", (r) => {
-    if (r.status() >= 400) pageErrors.push(`HTTP ${r.status()} for ${r.url()}`);
-  });
-  page.setDefaultTimeout(10_000);
+await withPage(/** @type {string} */ (args.chromium), async (page) => {
   await page.goto(/** @type {string} */ (args.url));
   log(`opened ${args.url}`);
 
@@ -250,15 +198,4 @@ try {
   });
   log(`after an undecodable message: ${JSON.stringify(again)}`);
   check(again.playerId === info.playerId && again.resumed, "resumed after closing on a bad message");
-
-  check(pageErrors.length === 0, `no page errors: ${pageErrors.join("; ")}`);
-  log("ok");
-} catch (e) {
-  failed = true;
-  console.error(e instanceof Error ? e.stack ?? e.message : e);
-  if (pageErrors.length) console.error(`page errors: ${pageErrors.join("; ")}`);
-} finally {
-  await context.close();
-  rmSync(userDataDir, { recursive: true, force: true });
-}
-process.exit(failed ? 1 : 0);
+});
