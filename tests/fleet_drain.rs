@@ -69,6 +69,10 @@ async fn bots_rematchmake_onto_another_member_when_theirs_drains() {
         &bot_bin,
         &url,
         &[
+            // The drained bots are away for the re-matchmake: bounded below
+            // (10 s), not by the bot's default 10 % of the run.
+            "--max-disconnected-share",
+            "0.9",
             "--bots",
             &bots,
             "--duration",
