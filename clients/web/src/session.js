@@ -12,7 +12,10 @@
  * buffer for the others, sends `Resync` on a desync and `Ping` for the RTT. After a
  * lost connection it says whether to resume or to join afresh (`closed`): it gives
  * the session up where a resume cannot work (a draining server, a closed room, a
- * fleet member that is gone), and counts the re-matchmakes that follow.
+ * fleet member that is gone, the resume grace over), and counts the re-matchmakes
+ * that follow. It keeps within the limits `Welcome` announces (PROTOCOL.md section
+ * 13): messages within `rate_limit`/`rate_burst`, catch-ups within `input_queue`,
+ * pings within a third of `idle_timeout_ms`, resumes within `resume_grace_ms`.
  */
 
 import { ClientWorld } from "./world.js";
@@ -36,7 +39,8 @@ import { DecodeError } from "./wire.js";
  * @property {number} [inputLogSize]  inputs kept in `inputLog` (default 1024)
  * @property {number} [resumeAttempts]  connections in a row that may fail to take a lost session
  *   back before it is given up and the next join is fresh (default 2; a room-aware shell then
- *   matchmakes again: the member holding the session is gone)
+ *   matchmakes again: the member holding the session is gone). A session lost longer ago than
+ *   `Welcome.resume_grace_ms` is given up too (`resumable`).
  *
  * @typedef {{ type: "welcome", welcome: Welcome }
  *   | { type: "snapshot", tick: number, ok: true, corrected: boolean }
@@ -60,6 +64,61 @@ import { DecodeError } from "./wire.js";
 
 /** Grid steps per world unit in this protocol version (PROTOCOL.md section 8). */
 const FIXED_SCALE = 16;
+
+/**
+ * Messages per second (and of the burst) the session leaves unused for what it does
+ * not see: the pongs a WebSocket layer sends for the server's pings count against
+ * the server's bucket too (PROTOCOL.md section 11, one every 5 s by default).
+ */
+const CONTROL_FRAME_RESERVE = 1;
+
+/**
+ * A mirror of the server's token bucket for this client (PROTOCOL.md section 11):
+ * refilled at `rate` per second up to `burst`; every message sent takes a token, and
+ * a message without one waits. So the session never sends faster than
+ * `Welcome.rate_limit`, nor more than `Welcome.rate_burst` back to back.
+ */
+export class SendBudget {
+  /**
+   * @param {number} rate  tokens per second
+   * @param {number} burst  the bucket's size (it starts full)
+   * @param {number} nowMs
+   */
+  constructor(rate, burst, nowMs) {
+    this.rate = rate;
+    this.burst = burst;
+    this.tokens = burst;
+    this.at = nowMs;
+  }
+
+  /**
+   * The budget of a `Welcome`'s limits, less what the WebSocket layer may spend;
+   * `Hello` already took a token of the server's bucket.
+   * @param {Welcome} w
+   * @param {number} nowMs
+   */
+  static of(w, nowMs) {
+    const less = (/** @type {number} */ n) => Math.max(n - CONTROL_FRAME_RESERVE, 1);
+    const budget = new SendBudget(less(w.rateLimit), less(w.rateBurst), nowMs);
+    budget.tokens = Math.max(budget.burst - 1, 0);
+    return budget;
+  }
+
+  /**
+   * Takes a token if there is one at `nowMs`.
+   * @param {number} nowMs
+   * @returns {boolean}
+   */
+  take(nowMs) {
+    if (nowMs > this.at) {
+      this.tokens = Math.min(this.burst, this.tokens + ((nowMs - this.at) * this.rate) / 1000);
+      this.at = nowMs;
+    }
+    if (this.tokens < 1) return false;
+    this.tokens -= 1;
+    return true;
+  }
+}
 
 /**
  * What makes a decoded `Welcome` unusable (PROTOCOL.md section 6, "Refusing a
@@ -148,6 +207,10 @@ export class Session {
     /** @type {number | null} */
     this.lastPingAt = null;
     this.resyncPending = false;
+    /** A `Resync` is due but waits for the send budget. */
+    this.resyncDue = false;
+    /** The send budget of the current connection (from its `Welcome`). @type {SendBudget | null} */
+    this.budget = null;
     /** Why the server's `Welcome` was refused, or null. @type {string | null} */
     this.incompatible = null;
     /** Connections in a row that tried to take the lost session back and got no `Welcome`. */
@@ -167,11 +230,35 @@ export class Session {
   }
 
   /**
+   * Whether the lost session can still be taken back at `nowMs`: false once
+   * `Welcome.resume_grace_ms` has passed since its last message (the server has
+   * removed the player; a resume would get `ResumeFailed`), and the session is then
+   * given up like after 4004: the next join is fresh and counts as a re-matchmake. A
+   * shell that matchmade asks this before reconnecting, to ask for a new seat instead
+   * of trying a doomed resume.
+   * @param {number} nowMs  the clock of `receive`
+   * @returns {boolean}
+   */
+  resumable(nowMs) {
+    if (this.resumeToken === null) return false;
+    const grace = this.welcome?.resumeGraceMs;
+    if (this.lostAt !== null && grace !== undefined && nowMs - this.lostAt >= grace) {
+      this.resumeToken = null;
+      this.rematchmaking = true;
+      return false;
+    }
+    return true;
+  }
+
+  /**
    * The transport opened: returns the `Hello` to send first (with the resume token
-   * when there is a session to take back).
+   * when there is a session to take back, and with `nowMs` given, its resume grace
+   * is not over: `resumable`).
+   * @param {number} [nowMs]  the clock of `receive`
    * @returns {Uint8Array}
    */
-  open() {
+  open(nowMs) {
+    if (nowMs !== undefined) this.resumable(nowMs);
     this.connected = true;
     this.welcomed = false;
     this.outgoing = [];
@@ -179,6 +266,8 @@ export class Session {
     this.nextInputAt = null;
     this.lastPingAt = null;
     this.resyncPending = false;
+    this.resyncDue = false;
+    this.budget = null;
     return encodeClientMsg({
       type: "Hello",
       version: PROTOCOL_VERSION,
@@ -297,6 +386,7 @@ export class Session {
     this.authoritative = null;
     this.unsent = [];
     this.nextInputAt = null;
+    this.budget = SendBudget.of(w, nowMs);
     return { type: "welcome", welcome: w };
   }
 
@@ -314,8 +404,8 @@ export class Session {
       if (wasValid || snap.baselineAge === 0) this.stats.desyncs++;
       if (!this.resyncPending) {
         this.resyncPending = true;
-        this.stats.resyncsSent++;
-        this.outgoing.push(encodeClientMsg({ type: "Resync" }));
+        this.resyncDue = true;
+        this.sendResync(nowMs);
       }
       return { type: "snapshot", tick: snap.tick, ok: false, reason: res.reason };
     }
@@ -340,18 +430,24 @@ export class Session {
    */
   update(nowMs, dir) {
     if (!this.connected || !this.welcome || !this.welcomed) return;
+    this.sendResync(nowMs);
     // Keep-alive (PROTOCOL.md section 3): a Ping at least every third of the idle timeout.
     const pingEveryMs = Math.min(this.pingIntervalMs, this.welcome.idleTimeoutMs / 3);
     if (this.lastPingAt === null || nowMs - this.lastPingAt >= pingEveryMs) {
-      this.lastPingAt = nowMs;
-      this.outgoing.push(encodeClientMsg({ type: "Ping", clientTimeUs: BigInt(Math.round(nowMs * 1000)) }));
+      if (this.spend(nowMs)) {
+        this.lastPingAt = nowMs;
+        this.outgoing.push(encodeClientMsg({ type: "Ping", clientTimeUs: BigInt(Math.round(nowMs * 1000)) }));
+      }
     }
     if (!this.predictor.ready) return;
     const tickMs = 1000 / this.welcome.tickRate;
+    // The server queues at most input_queue unapplied directions and drops the rest
+    // (PROTOCOL.md section 13): a catch-up never sends more at once.
+    const catchUp = Math.min(Limits.maxDirsPerInput, this.welcome.inputQueue);
     if (this.nextInputAt === null) this.nextInputAt = nowMs;
     let produced = 0;
     while (nowMs >= this.nextInputAt) {
-      if (produced === Limits.maxDirsPerInput) {
+      if (produced === catchUp) {
         // The page was asleep: do not replay seconds of input in one burst.
         this.nextInputAt = nowMs + tickMs;
         break;
@@ -364,12 +460,37 @@ export class Session {
       this.nextInputAt += tickMs;
       produced++;
     }
-    if (this.unsent.length >= this.sendEveryTicks) this.flush();
+    if (this.unsent.length >= this.sendEveryTicks) this.flush(nowMs);
   }
 
-  /** Queues every produced input not sent yet, at most 8 per `Input` message. */
-  flush() {
+  /**
+   * Takes a token of the send budget (always granted before `Welcome`).
+   * @param {number} nowMs
+   */
+  spend(nowMs) {
+    return this.budget === null || this.budget.take(nowMs);
+  }
+
+  /**
+   * Queues the `Resync` that is due, if the budget allows.
+   * @param {number} nowMs
+   */
+  sendResync(nowMs) {
+    if (!this.resyncDue || !this.spend(nowMs)) return;
+    this.resyncDue = false;
+    this.stats.resyncsSent++;
+    this.outgoing.push(encodeClientMsg({ type: "Resync" }));
+  }
+
+  /**
+   * Queues every produced input not sent yet, at most 8 per `Input` message, as far
+   * as the send budget allows: inputs without a token wait for the next call, and
+   * go out together then (more directions per message, never more messages).
+   * @param {number} [nowMs]  the clock of `update` (none: flush regardless of the budget)
+   */
+  flush(nowMs) {
     while (this.unsent.length > 0) {
+      if (nowMs !== undefined && !this.spend(nowMs)) break;
       const batch = this.unsent.splice(0, Limits.maxDirsPerInput);
       this.outgoing.push(
         encodeClientMsg({

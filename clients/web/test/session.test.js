@@ -386,3 +386,112 @@ test("pings at least every third of Welcome.idle_timeout_ms, whatever pingInterv
   }
   assert.equal(pings, 5, "at 0, 500, 1000, 1500 and 2000 ms");
 });
+
+/**
+ * Plays a session against a FakeServer with `update` every 5 ms for `ms`
+ * milliseconds (the server ticking at 30 Hz); returns when each message left.
+ * @param {Session} s
+ * @param {number} ms
+ * @returns {{ at: number, type: string, firstSeq?: number, dirs?: number }[]}
+ */
+function sent(s, ms) {
+  const srv = new FakeServer();
+  /** @type {{ at: number, type: string, firstSeq?: number, dirs?: number }[]} */
+  const out = [];
+  let nextTick = 0;
+  for (let t = 0; t <= ms; t += 5) {
+    s.update(t, [1, 0]);
+    const msgs = s.takeOutgoing();
+    for (const bytes of msgs) {
+      const m = decodeClientMsg(bytes);
+      out.push(m.type === "Input" ? { at: t, type: m.type, firstSeq: m.firstSeq, dirs: m.dirs.length } : { at: t, type: m.type });
+    }
+    srv.receive(msgs);
+    if (t >= nextTick) {
+      s.receive(srv.advance(), t);
+      nextTick += 1000 / 30;
+    }
+  }
+  return out;
+}
+
+test("never sends faster than Welcome.rate_limit nor more than rate_burst back to back", () => {
+  // One Input per tick at 30 Hz plus a Ping a second would be 31 messages a second:
+  // a server announcing 10 a second (burst 4) gets fewer, fuller Input messages.
+  const s = new Session({ sendEveryTicks: 1, pingIntervalMs: 1000 });
+  s.open();
+  s.receive(welcome({ rateLimit: 10, rateBurst: 4 }), 0);
+  const msgs = sent(s, 5000);
+  // The mirror leaves one message a second (and one of the burst) to the WebSocket
+  // layer's pongs, and Hello took one: at most 3 + 9/s from the Welcome on.
+  for (const window of [1, 200, 1000, 5000]) {
+    for (const m of msgs) {
+      const inWindow = msgs.filter((n) => n.at >= m.at && n.at < m.at + window).length;
+      assert.ok(inWindow <= 3 + (9 * window) / 1000, `${inWindow} messages within ${window} ms from ${m.at}`);
+    }
+  }
+  // No direction is lost to the budget: the inputs are consecutive, batched instead.
+  const inputs = msgs.filter((m) => m.type === "Input");
+  for (let i = 1; i < inputs.length; i++) {
+    assert.equal(inputs[i].firstSeq, /** @type {number} */ (inputs[i - 1].firstSeq) + /** @type {number} */ (inputs[i - 1].dirs));
+  }
+  const dirs = inputs.reduce((n, m) => n + /** @type {number} */ (m.dirs), 0);
+  assert.ok(dirs >= 145, `${dirs} directions in 5 s at 30 Hz`);
+  assert.ok(inputs.some((m) => /** @type {number} */ (m.dirs) >= 3), "several directions per Input");
+  assert.ok(msgs.some((m) => m.type === "Ping"), "pings still go out");
+  // Within the default 30 Hz limits (68/s, burst 68) nothing is held back.
+  const free = new Session({ sendEveryTicks: 1 });
+  free.open();
+  free.receive(welcome(), 0);
+  const all = sent(free, 2000).filter((m) => m.type === "Input");
+  assert.ok(all.length >= 59 && all.every((m) => m.dirs === 1), "one Input per tick");
+});
+
+test("a catch-up after a sleep sends at most Welcome.input_queue directions at once", () => {
+  for (const [inputQueue, most] of [
+    [16, 8],
+    [3, 3],
+  ]) {
+    const s = new Session({ sendEveryTicks: 1 });
+    s.open();
+    s.receive(welcome({ inputQueue }), 0);
+    const srv = new FakeServer();
+    s.update(0, [1, 0]);
+    srv.receive(s.takeOutgoing());
+    s.receive(srv.advance(), 0);
+    s.takeOutgoing();
+    s.update(1, [1, 0]);
+    s.takeOutgoing();
+    // The page sleeps for a second: 30 ticks due.
+    s.update(1001, [1, 0]);
+    const dirs = s
+      .takeOutgoing()
+      .map((b) => decodeClientMsg(b))
+      .reduce((n, m) => n + (m.type === "Input" ? m.dirs.length : 0), 0);
+    assert.equal(dirs, most, `input_queue ${inputQueue}: at most ${most} directions at once`);
+  }
+});
+
+test("no resume once Welcome.resume_grace_ms has passed since the drop: a fresh join instead", () => {
+  // Welcomed at 0, last message at 1000, dropped; grace 10 s.
+  const s = playing();
+  assert.equal(s.closed(1006), "resume");
+  assert.equal(s.resumable(10999), true, "within the grace");
+  const hello = decodeClientMsg(s.open(10999));
+  assert.ok(hello.type === "Hello" && hello.resumeToken !== null, "a resume within the grace");
+  assert.equal(s.closed(1006), "resume");
+  assert.equal(s.resumable(11000), false, "the grace is over at last message + resume_grace_ms");
+  assert.equal(s.resumeToken, null);
+  const fresh = decodeClientMsg(s.open(11000));
+  assert.ok(fresh.type === "Hello" && fresh.resumeToken === null, "a fresh Hello, not a doomed resume");
+  s.receive(welcome({ playerId: 8, resumeToken: TOKEN_B }), 11500);
+  assert.equal(s.stats.rematchmades, 1, "a session given up counts as re-matchmade");
+  assert.equal(s.stats.rematchmakeMs, 10500);
+  // open(nowMs) alone applies the rule too, with the grace the Welcome announced.
+  const short = new Session();
+  short.open();
+  short.receive(welcome({ resumeGraceMs: 500 }), 0);
+  short.closed(1006);
+  const late = decodeClientMsg(short.open(501));
+  assert.ok(late.type === "Hello" && late.resumeToken === null);
+});

@@ -144,6 +144,9 @@ async function target() {
 
 async function connect() {
   demo.status = "connecting";
+  // A session lost longer ago than its resume grace cannot come back: a new seat, not
+  // a doomed resume.
+  if (!session.resumable(performance.now()) && session.rematchmaking) seat = null;
   let url;
   try {
     url = await target();
@@ -164,7 +167,7 @@ async function connect() {
       sock.close(CLIENT_PROTOCOL_ERROR, "subprotocol not selected");
       return;
     }
-    sock.send(session.open());
+    sock.send(session.open(performance.now()));
   };
   sock.onmessage = (ev) => {
     if (!(ev.data instanceof ArrayBuffer)) {

@@ -24,7 +24,7 @@ export { checksum, entityHash, fmix32, step, velocity } from "./movement.js";
 export { ClientWorld, extrapolate } from "./world.js";
 export { Predictor, seqAfter, seqNext } from "./prediction.js";
 export { InterpolationBuffer } from "./interpolation.js";
-export { Session, SessionStats, welcomeProblem } from "./session.js";
+export { SendBudget, Session, SessionStats, welcomeProblem } from "./session.js";
 export { MatchmakeError, httpOrigin, listRooms, matchmake } from "./matchmake.js";
 
 /**
