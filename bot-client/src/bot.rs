@@ -328,6 +328,16 @@ async fn bot_main(mut d: Driver) -> BotOutcome {
     // With --matchmake: when the last welcomed connection was lost.
     let mut lost_at: Option<Instant> = None;
     loop {
+        // A session lost longer ago than its resume grace cannot come back
+        // (docs/PROTOCOL.md, section 13): a fresh join, after a new seat with
+        // --matchmake, instead of a doomed resume.
+        if d.session.resume_token().is_some() && !d.session.resumable(Instant::now()) {
+            d.stats.resumes_expired.fetch_add(1, Relaxed);
+            if d.opts.matchmake.is_some() && seat.take().is_some() {
+                d.rematchmaking_since
+                    .get_or_insert_with(|| lost_at.unwrap_or_else(Instant::now));
+            }
+        }
         let resuming = d.session.resume_token().is_some();
         let mut welcomed_now = false;
         let conn = timeout(d.opts.connect_timeout, async {

@@ -305,7 +305,8 @@ impl Driver {
 
     async fn send_pending(&mut self, ws: &mut Ws) -> Result<(), BotError> {
         let mut sent = false;
-        while self.session.poll_transmit(&mut self.buf) {
+        let now = Instant::now().into_std();
+        while self.session.poll_transmit(&mut self.buf, now) {
             self.payload.reserve(self.buf.len());
             self.payload.extend_from_slice(&self.buf);
             ws.feed(Message::Binary(self.payload.split().freeze()))

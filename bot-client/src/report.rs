@@ -206,6 +206,9 @@ pub struct Report {
     pub reconnects: u64,
     /// Reconnections that resumed the session.
     pub resumed: u64,
+    /// Lost sessions the bot gave up without trying to resume: their
+    /// `Welcome.resume_grace_ms` was over (the next join was fresh).
+    pub resumes_expired: u64,
     /// Snapshots received by all bots.
     pub snapshots_received: u64,
     /// Snapshots received per second, all bots together.
@@ -339,13 +342,14 @@ impl fmt::Display for Report {
         writeln!(f, "ticksync-bot: {verdict} after {:.1} s", self.duration_s)?;
         writeln!(
             f,
-            "  bots        {} / {} connected, {} connect failures, {} disconnects, {} reconnects ({} resumed)",
+            "  bots        {} / {} connected, {} connect failures, {} disconnects, {} reconnects ({} resumed, {} past the resume grace)",
             self.bots_connected,
             self.bots_requested,
             self.connect_failures,
             self.disconnects,
             self.reconnects,
-            self.resumed
+            self.resumed,
+            self.resumes_expired
         )?;
         let pct = |v: Option<f64>| v.map_or("n/a".into(), |v| format!("{:.1} %", v * 100.0));
         writeln!(

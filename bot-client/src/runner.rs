@@ -231,6 +231,7 @@ fn build_report(config: &BotConfig, seed: u64, stats: &SharedStats, duration: Du
         disconnects: stats.disconnects.load(Relaxed),
         reconnects: stats.reconnects.load(Relaxed),
         resumed: stats.resumed.load(Relaxed),
+        resumes_expired: stats.resumes_expired.load(Relaxed),
         snapshots_received: stats.snapshots.load(Relaxed),
         snapshots_per_s: stats.snapshots.load(Relaxed) as f64 / secs,
         desyncs: stats.desyncs.load(Relaxed),

@@ -21,11 +21,13 @@ use ticksync_protocol::{
 };
 
 use crate::walk::RandomWalk;
+use budget::SendBudget;
 pub use counters::Counters;
 use numbering::Numbering;
 pub(crate) use outbox::MAX_INPUT_BACKLOG;
 use outbox::{Outbox, Outgoing};
 
+mod budget;
 mod counters;
 mod numbering;
 mod outbox;
@@ -115,6 +117,10 @@ pub struct Session {
     quiesced: bool,
     next_ping: Option<Instant>,
     last_snapshot_at: Option<Instant>,
+    /// When the last message arrived.
+    last_received: Option<Instant>,
+    /// When the lost session's last message arrived, until the next `Welcome`.
+    lost_at: Option<Instant>,
     outbox: Outbox,
     events: VecDeque<Event>,
     counters: Counters,
@@ -140,6 +146,8 @@ impl Session {
             quiesced: false,
             next_ping: None,
             last_snapshot_at: None,
+            last_received: None,
+            lost_at: None,
             outbox: Outbox::new(),
             events: VecDeque::with_capacity(4),
             counters: Counters::default(),
@@ -160,6 +168,9 @@ impl Session {
         if !resume {
             self.resume_token = None;
         }
+        if self.phase == Phase::Playing {
+            self.lost_at = self.last_received;
+        }
         self.phase = Phase::AwaitWelcome;
         self.world = ClientWorld::new(IVec2::ZERO);
         self.counted_tick = None;
@@ -168,6 +179,27 @@ impl Session {
         self.last_snapshot_at = None;
         self.outbox.reset();
         self.outbox.push(Outgoing::Hello);
+    }
+
+    /// Whether the lost session can still be taken back at `now`: `false` once
+    /// `Welcome.resume_grace_ms` has passed since its last message (the server has
+    /// removed the player and would answer `ResumeFailed`); the token is then
+    /// dropped, so the next `Hello` starts a new session (docs/PROTOCOL.md, section
+    /// 13, "Resume"). The shell asks before reconnecting, to matchmake again
+    /// instead of trying a doomed resume.
+    pub fn resumable(&mut self, now: Instant) -> bool {
+        if self.resume_token.is_none() {
+            return false;
+        }
+        let (Some(lost_at), Some(w)) = (self.lost_at, &self.welcome) else {
+            return true;
+        };
+        let grace = Duration::from_millis(u64::from(w.limits.resume_grace_ms));
+        if now.saturating_duration_since(lost_at) >= grace {
+            self.resume_token = None;
+            return false;
+        }
+        true
     }
 
     /// Stops (or restarts) generating inputs, e.g. to let the world come to rest.
@@ -186,6 +218,7 @@ impl Session {
     pub fn handle_bytes(&mut self, bytes: &[u8], now: Instant) -> Result<(), DecodeError> {
         self.counters.messages_received += 1;
         self.counters.bytes_received += bytes.len() as u64;
+        self.last_received = Some(now);
         if !self.opts.verify
             && let Some((ack, tick)) = codec::snapshot_head(bytes)
         {
@@ -251,6 +284,8 @@ impl Session {
         self.numbering = None;
         self.last_ack = w.last_input_seq;
         self.next_ping = Some(now);
+        self.lost_at = None;
+        self.outbox.set_budget(SendBudget::of(&w.limits, now));
         self.events.push_back(Event::Welcomed {
             player_id: w.player_id,
             resumed: w.resumed,
@@ -360,7 +395,10 @@ impl Session {
             return;
         }
         let tick_rate = u32::from(welcome.tick_rate);
-        let count = self.outbox.inputs_due(now, tick_rate, &mut self.counters);
+        let input_queue = welcome.limits.input_queue;
+        let count = self
+            .outbox
+            .inputs_due(now, tick_rate, input_queue, &mut self.counters);
         let walk = &mut self.walk;
         self.outbox.push_inputs(count, || {
             let dir = walk.next_dir(tick_rate);
@@ -369,8 +407,9 @@ impl Session {
     }
 
     /// Encodes the next message to send into `out` (cleared first); `false` when
-    /// there is nothing to send.
-    pub fn poll_transmit(&mut self, out: &mut Vec<u8>) -> bool {
+    /// there is nothing to send, or nothing the send budget allows at `now`
+    /// (`Welcome.rate_limit` and `rate_burst`: it waits for a later call).
+    pub fn poll_transmit(&mut self, out: &mut Vec<u8>, now: Instant) -> bool {
         let opts = &self.opts;
         let resume_token = self.resume_token;
         let hello = || Hello {
@@ -381,7 +420,7 @@ impl Session {
         };
         let tick = self.tick();
         self.outbox
-            .encode_next(out, tick, hello, &mut self.counters)
+            .encode_next(out, now, tick, hello, &mut self.counters)
     }
 
     /// The next event, oldest first.

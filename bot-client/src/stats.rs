@@ -51,6 +51,8 @@ pub(crate) struct SharedStats {
     pub reconnects: AtomicU64,
     /// Reconnections that resumed the earlier session.
     pub resumed: AtomicU64,
+    /// Lost sessions not resumed because their resume grace was over.
+    pub resumes_expired: AtomicU64,
     /// Bots that lost their room and were welcomed in another after a new
     /// matchmake (`--matchmake`: drain, room closed, a resume that failed).
     pub rematchmades: AtomicU64,
@@ -86,6 +88,7 @@ impl SharedStats {
             disconnects: AtomicU64::new(0),
             reconnects: AtomicU64::new(0),
             resumed: AtomicU64::new(0),
+            resumes_expired: AtomicU64::new(0),
             rematchmades: AtomicU64::new(0),
             drained: AtomicU64::new(0),
             connected_us: AtomicU64::new(0),

@@ -18,6 +18,10 @@ fn cfg() -> MoveConfig {
 }
 
 fn welcome_bytes(resumed: bool, last_input_seq: u32) -> Vec<u8> {
+    welcome_with(resumed, last_input_seq, limits())
+}
+
+fn welcome_with(resumed: bool, last_input_seq: u32, limits: SessionLimits) -> Vec<u8> {
     codec::encode_server(&ServerMsg::Welcome(Welcome {
         player_id: ME,
         tick: Tick(100),
@@ -28,16 +32,18 @@ fn welcome_bytes(resumed: bool, last_input_seq: u32) -> Vec<u8> {
         resume_token: ResumeToken([9; 16]),
         resumed,
         last_input_seq: InputSeq(last_input_seq),
-        limits: limits(),
+        limits,
     }))
 }
 
-/// A 30 Hz server's limits.
+/// A 30 Hz server's limits, but without a practical rate limit: these tests drain
+/// messages without a clock (`drain`); the send budget has its own tests, with
+/// `drain_at`.
 fn limits() -> SessionLimits {
     SessionLimits {
         idle_timeout_ms: 15_000,
-        rate_limit: 68,
-        rate_burst: 68,
+        rate_limit: u16::MAX,
+        rate_burst: u16::MAX,
         resume_grace_ms: 10_000,
         input_queue: 16,
     }
@@ -56,9 +62,13 @@ fn e(id: u32, x: i32, y: i32) -> EntityState {
 }
 
 fn drain(s: &mut Session) -> Vec<ClientMsg> {
+    drain_at(s, Instant::now())
+}
+
+fn drain_at(s: &mut Session, now: Instant) -> Vec<ClientMsg> {
     let mut buf = Vec::new();
     let mut out = Vec::new();
-    while s.poll_transmit(&mut buf) {
+    while s.poll_transmit(&mut buf, now) {
         out.push(codec::decode_client(&buf).expect("bot sends valid messages"));
     }
     out
@@ -609,4 +619,131 @@ fn pings_at_least_every_third_of_the_idle_timeout() {
     }
     // At 0, 500, 1000, 1500 and 2000 ms, not once a minute.
     assert_eq!(pings, 5);
+}
+
+/// A session welcomed at `t0` with `limits` (a 30 Hz server), playing from its
+/// first snapshot.
+fn playing_with(t0: Instant, limits: SessionLimits) -> Session {
+    let mut s = Session::new(SessionOptions::default(), t0);
+    drain_at(&mut s, t0);
+    s.handle_bytes(&welcome_with(false, 0, limits), t0).unwrap();
+    let view = vec![e(ME.0, 1000, 1000)];
+    s.handle_bytes(&snap_bytes(0, snapshot::full(Tick(101), &view)), t0)
+        .unwrap();
+    s
+}
+
+#[test]
+fn never_sends_faster_than_the_rate_limit_nor_more_than_the_burst() {
+    let t0 = Instant::now();
+    // One Input per tick at 30 Hz plus a Ping a second would be 31 messages a
+    // second: a server announcing 10 a second (burst 4) gets fewer, fuller Inputs.
+    let low = SessionLimits {
+        rate_limit: 10,
+        rate_burst: 4,
+        ..limits()
+    };
+    let mut s = playing_with(t0, low);
+    let mut sent: Vec<(u64, ClientMsg)> = Vec::new();
+    for ms in (0..=5_000u64).step_by(5) {
+        let now = t0 + Duration::from_millis(ms);
+        s.handle_timeout(now);
+        sent.extend(drain_at(&mut s, now).into_iter().map(|m| (ms, m)));
+    }
+    // The mirror leaves one message a second (and one of the burst) to the
+    // WebSocket layer's pongs, and Hello took one: at most 3 + 9/s.
+    for window in [1u64, 200, 1_000, 5_000] {
+        for &(from, _) in &sent {
+            let n = sent
+                .iter()
+                .filter(|(at, _)| (from..from + window).contains(at))
+                .count() as u64;
+            assert!(
+                n * 1_000 <= 3 * 1_000 + 9 * window,
+                "{n} messages within {window} ms from {from} ms"
+            );
+        }
+    }
+    // No direction is lost to the budget: consecutive, in fuller messages.
+    let msgs: Vec<ClientMsg> = sent.into_iter().map(|(_, m)| m).collect();
+    let all = inputs(&msgs);
+    for pair in all.windows(2) {
+        assert_eq!(
+            pair[1].first_seq,
+            pair[0].first_seq.plus(pair[0].dirs.len() as u32)
+        );
+    }
+    let dirs: usize = all.iter().map(|i| i.dirs.len()).sum();
+    assert!(dirs >= 145, "{dirs} directions in 5 s at 30 Hz");
+    assert!(all.iter().any(|i| i.dirs.len() >= 3), "{all:?}");
+    assert!(msgs.iter().any(|m| matches!(m, ClientMsg::Ping { .. })));
+    assert_eq!(s.counters().inputs_skipped, 0);
+
+    // Within a 30 Hz server's real limits (68/s, burst 68) nothing waits.
+    let real = SessionLimits {
+        rate_limit: 68,
+        rate_burst: 68,
+        ..limits()
+    };
+    let mut s = playing_with(t0, real);
+    let mut all = Vec::new();
+    for i in 0..60u64 {
+        let now = t0 + Duration::from_micros(i * 1_000_000 / 30);
+        s.handle_timeout(now);
+        all.extend(inputs(&drain_at(&mut s, now)));
+    }
+    assert_eq!(all.len(), 60);
+    assert!(all.iter().all(|i| i.dirs.len() == 1), "one Input per tick");
+}
+
+#[test]
+fn a_catch_up_sends_at_most_input_queue_directions() {
+    let t0 = Instant::now();
+    for (input_queue, most) in [(16u16, 16usize), (64, 16), (3, 3)] {
+        let q = SessionLimits {
+            input_queue,
+            ..limits()
+        };
+        let mut s = playing_with(t0, q);
+        s.handle_timeout(t0);
+        drain_at(&mut s, t0);
+        // A 3-second stall: 90 ticks due.
+        let later = t0 + Duration::from_secs(3);
+        s.handle_timeout(later);
+        let burst = inputs(&drain_at(&mut s, later));
+        let dirs: usize = burst.iter().map(|i| i.dirs.len()).sum();
+        assert_eq!(dirs, most, "input_queue {input_queue}");
+        assert!(s.counters().inputs_skipped > 0);
+    }
+}
+
+#[test]
+fn no_resume_once_the_resume_grace_is_over() {
+    let t0 = Instant::now();
+    let (mut s, _) = playing(t0);
+    let last = t0 + Duration::from_secs(1);
+    let pong = codec::encode_server(&ServerMsg::Pong {
+        client_time_us: 0,
+        server_tick: Tick(102),
+    });
+    s.handle_bytes(&pong, last).unwrap();
+    // The connection drops; the grace (10 s) counts from the last message.
+    s.restart(true);
+    assert!(s.resumable(last + Duration::from_millis(9_999)));
+    let [ClientMsg::Hello(h)] = &drain(&mut s)[..] else {
+        panic!("a Hello first");
+    };
+    assert!(h.resume_token.is_some(), "within the grace: a resume");
+    // That attempt fails too; now the grace is over.
+    s.restart(true);
+    assert!(!s.resumable(last + Duration::from_secs(10)));
+    assert_eq!(s.resume_token(), None);
+    let [ClientMsg::Hello(h)] = &drain(&mut s)[..] else {
+        panic!("a Hello first");
+    };
+    assert_eq!(h.resume_token, None, "a fresh Hello, not a doomed resume");
+    // A new session's Welcome starts a new grace.
+    s.handle_bytes(&welcome_bytes(false, 0), last + Duration::from_secs(11))
+        .unwrap();
+    assert!(s.resumable(last + Duration::from_secs(30)), "not lost");
 }
