@@ -15,6 +15,8 @@
 #          NO_BUILD=1              do not (re)build the release binaries
 #          FLOOR=1                 after each run, run the transport floor (0 = skip)
 #          SERVER=path             the server binary (default target/release/ticksync-server)
+#          VERIFY=N                only the first N bots decode, verify and predict (bot
+#                                  --verify); the others count frames and bytes (default: all)
 #
 # The floor (benches/ws_floor, `ws-floor`): a bare tokio-tungstenite server and
 # clients moving the same traffic as the run just measured, with no game logic:
@@ -35,6 +37,7 @@ SKIP=${SKIP:-"2000/0"}
 OUT=${OUT:-target/load}
 PORT=${PORT:-7931}
 FLOOR=${FLOOR:-1}
+VERIFY=${VERIFY:-}
 # Extra flags for the server and the bots (e.g. rooms: SERVER_ARGS="--room-kind
 # squad:capacity=8" BOT_ARGS="--matchmake --kind squad"), split on spaces.
 SERVER_ARGS=${SERVER_ARGS:-}
@@ -84,7 +87,7 @@ rows=()
 for radius in $RADII; do
     for bots in $SIZES; do
         case " $SKIP " in *" $bots/$radius "*)
-            rows+=("| $bots | $radius | $CELL | not run (SKIP: does not fit this machine) |||||||||||||")
+            rows+=("| $bots | $radius | $CELL | not run (SKIP: does not fit this machine) ||||||||||||||")
             continue ;;
         esac
         tag="b${bots}_r${radius}_c${CELL}_${DURATION}${TAG:+_$TAG}"
@@ -114,6 +117,7 @@ for radius in $RADII; do
         sampler=$!
         "$BOT" --url "ws://127.0.0.1:$PORT/ws" --bots "$bots" --duration "$DURATION" \
             --ramp-up "$RAMP" --input-rate 30 --json "$json" --no-progress $BOT_ARGS \
+            ${VERIFY:+--verify "$VERIFY"} \
             --metrics-url "http://127.0.0.1:$PORT/metrics" >"$OUT/bots_$tag.txt" 2>&1 || true
         t1=$(date +%s.%N)
         cpu1=$(cpu_ticks "$spid")
@@ -145,7 +149,7 @@ import json, sys
 try:
     r = json.load(open(path))
 except Exception as e:
-    print(f"| {bots} | {radius} | {cell} | no report ({e}) |||||||||||||")
+    print(f"| {bots} | {radius} | {cell} | no report ({e}) ||||||||||||||")
     sys.exit()
 s = r["server"]
 td = s.get("tick_duration_ms") or {}
@@ -167,12 +171,15 @@ else:
     ratio = lambda a, b: f"{a / b:.2f}" if b > 0 else "?"
     floor_cols = (f"{fu:.0f} / {fs:.0f} % ({f[6]} conn, {frame} B / {inp} B × {rate}/s) "
                   f"| {ratio(user, fu)} / {ratio(system, fs)} / {ratio(user + system, fu + fs)}")
-print(f"| {bots} | {radius} | {cell} | {r['bots_connected']} "
+l = r.get("listing") or {}
+listing = (f"{l.get('changed_per_delta', 0):.1f} / {l.get('corrected_per_delta', 0):.1f} "
+           f"({100 * l.get('corrected_share_of_entities', 0):.2f} %)")
+print(f"| {bots} | {radius} | {cell} | {r['bots_connected']} ({r.get('bots_verifying', '?')} verify) "
       f"| {fmt(td.get('p50'))} / {fmt(td.get('p99'))} / {fmt(td.get('max'))} "
       f"| {s.get('ticks_missed')} | {user:.0f} / {system:.0f} % | {floor_cols} "
       f"| {int(peak) / 1024:.0f} MiB | {per_conn:.1f} KiB "
       f"| {r['bytes_per_bot_per_s'] / 1000:.2f} KB/s | {fmt(r['snapshot_interval_ms'].get('p99'))} ms "
-      f"| {r['desyncs']} | {r['disconnects']} | {load} |")
+      f"| {listing} | {r['desyncs']} | {r['disconnects']} | {load} |")
 EOF
 )
         rows+=("$row")
@@ -184,6 +191,6 @@ done
 echo
 echo "duration $DURATION (ramp-up $RAMP), 30 Hz, input rate 30/s, view cell $CELL; $(nproc) cores; $(uptime)"
 echo
-echo "| bots | R | cell | connected | tick p50 / p99 / max (ms) | ticks missed | server CPU user / sys | floor CPU user / sys (frame / input size) | ratio to floor user / sys / total | server RSS peak | RSS per conn | bytes per bot | snapshot interval p99 | desyncs | disconnects | load avg before |"
-echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+echo "| bots | R | cell | connected | tick p50 / p99 / max (ms) | ticks missed | server CPU user / sys | floor CPU user / sys (frame / input size) | ratio to floor user / sys / total | server RSS peak | RSS per conn | bytes per bot | snapshot interval p99 | changed / corrected per delta (corrected % of entities: jitter) | desyncs | disconnects | load avg before |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 for row in "${rows[@]}"; do echo "$row"; done
