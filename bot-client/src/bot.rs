@@ -68,6 +68,10 @@ pub struct BotOptions {
     /// Decode, apply and verify every snapshot and predict (the default); when
     /// `false`, only count snapshots and bytes ([`SessionOptions::verify`]).
     pub verify: bool,
+    /// With `matchmake`: a match is the first this-long of its room (by the
+    /// room's tick); at its end the bot leaves (close 1000) and matchmakes
+    /// again, so rooms are opened and closed all the time (room churn).
+    pub churn: Option<Duration>,
 }
 
 impl BotOptions {
@@ -86,6 +90,7 @@ impl BotOptions {
             reconnect: None,
             matchmake: None,
             verify: true,
+            churn: None,
         }
     }
 
@@ -327,6 +332,8 @@ async fn bot_main(mut d: Driver) -> BotOutcome {
     let mut seat: Option<(BotOptions, String)> = None;
     // With --matchmake: when the last welcomed connection was lost.
     let mut lost_at: Option<Instant> = None;
+    // With --churn: the last match ended and the next has not begun.
+    let mut between_matches = false;
     loop {
         // A session lost longer ago than its resume grace cannot come back
         // (docs/PROTOCOL.md, section 13): a fresh join, after a new seat with
@@ -340,6 +347,7 @@ async fn bot_main(mut d: Driver) -> BotOutcome {
         }
         let resuming = d.session.resume_token().is_some();
         let mut welcomed_now = false;
+        let mut match_over = false;
         let conn = timeout(d.opts.connect_timeout, async {
             if d.opts.matchmake.is_some() && seat.is_none() {
                 seat = Some(d.take_seat().await?);
@@ -354,14 +362,23 @@ async fn bot_main(mut d: Driver) -> BotOutcome {
                 welcomed_now = welcomed;
                 if welcomed {
                     attempt = 0;
+                    between_matches = false;
                     if let Some((_, room)) = &seat {
                         d.stats.room_joined(room);
                     }
                     lost_at = None;
                 }
                 match ended {
+                    Ended::MatchOver => {
+                        d.stats.matches.fetch_add(1, Relaxed);
+                        match_over = true;
+                        between_matches = true;
+                        None
+                    }
                     Ended::Closed => {
-                        connected_at_stop = welcomed;
+                        // A churning bot stopped on its way from one match
+                        // to the next was playing all the same.
+                        connected_at_stop = welcomed || between_matches;
                         break;
                     }
                     Ended::Dropped if d.opts.reconnect.is_none() => break,
@@ -395,13 +412,14 @@ async fn bot_main(mut d: Driver) -> BotOutcome {
         };
         // After the server closed with 1000, 1002, 1003 or 1008 the session must
         // not be resumed (docs/PROTOCOL.md, section 12): join afresh.
-        let mut resume = !matches!(
-            &failure,
-            Some(BotError::Closed { code, .. }) if matches!(
-                *code,
-                close::NORMAL | close::PROTOCOL_ERROR | close::UNSUPPORTED_DATA | close::POLICY_VIOLATION
-            )
-        );
+        let mut resume = !match_over
+            && !matches!(
+                &failure,
+                Some(BotError::Closed { code, .. }) if matches!(
+                    *code,
+                    close::NORMAL | close::PROTOCOL_ERROR | close::UNSUPPORTED_DATA | close::POLICY_VIOLATION
+                )
+            );
         if failure.is_some() && welcomed_now {
             lost_at = Some(Instant::now());
         }

@@ -113,6 +113,14 @@ pub struct BotConfig {
     /// With --matchmake: the room kind to ask for (default: the server's).
     #[arg(long, env = "TICKSYNC_BOT_KIND", requires = "matchmake")]
     pub kind: Option<String>,
+    /// With --matchmake: room churn. A match is the first this-long of its
+    /// room (by the room's tick, e.g. 3s); at its end every bot in the room
+    /// leaves (close 1000) and matchmakes again, so the server opens and
+    /// closes rooms all the time. The report counts matches played and the
+    /// rooms the server opened and closed.
+    #[arg(long, env = "TICKSYNC_BOT_CHURN", requires = "matchmake", value_parser = parse_duration)]
+    pub churn: Option<Duration>,
+
     /// No live progress line.
     #[arg(long, env = "TICKSYNC_BOT_NO_PROGRESS")]
     pub no_progress: bool,
@@ -155,6 +163,7 @@ impl Default for BotConfig {
             matchmake: false,
             kind: None,
             verify: None,
+            churn: None,
             no_progress: false,
             ca_cert: None,
             insecure: false,
@@ -222,6 +231,9 @@ impl BotConfig {
         }
         if self.duration.is_zero() {
             return bad("--duration", "must be longer than 0".into());
+        }
+        if self.churn.is_some_and(|c| c.is_zero()) {
+            return bad("--churn", "a match must be longer than 0".into());
         }
         if self.ramp_up > self.duration {
             return bad(
@@ -310,6 +322,7 @@ impl BotConfig {
                 kind: self.kind.clone(),
             }),
             verify: i < self.bots_verifying(),
+            churn: self.churn.filter(|_| self.matchmake),
         }
     }
 

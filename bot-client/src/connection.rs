@@ -53,6 +53,8 @@ pub(crate) enum Command {
 pub(crate) enum Ended {
     /// The handle asked to close cleanly (or was dropped).
     Closed,
+    /// The match ended (`BotOptions::churn`): the bot left cleanly (1000).
+    MatchOver,
     /// The handle asked to drop the connection.
     Dropped,
     /// The connection failed or the server closed it.
@@ -252,6 +254,10 @@ impl Driver {
                     Event::Desync(_) | Event::Mispredicted { .. } => {}
                 }
             }
+            if self.match_is_over() {
+                close_cleanly(&mut ws).await;
+                break Ended::MatchOver;
+            }
         };
         if let Some(t) = welcomed_at {
             use std::sync::atomic::Ordering::Relaxed;
@@ -263,6 +269,17 @@ impl Driver {
         }
         self.flush_stats();
         (ended, welcomed_at.is_some())
+    }
+
+    /// Whether the room's tick reached the end of the match (`--churn`).
+    fn match_is_over(&self) -> bool {
+        let (Some(length), Some(welcome), Some(tick)) =
+            (self.opts.churn, self.session.welcome(), self.session.tick())
+        else {
+            return false;
+        };
+        let ticks = length.as_secs_f64() * f64::from(welcome.tick_rate);
+        f64::from(tick.0) >= ticks
     }
 
     fn on_welcomed(&mut self, player_id: PlayerId, resumed: bool) {

@@ -23,6 +23,12 @@ pub const TICK_DURATION: &str = "ticksync_tick_duration_seconds";
 pub const TICK_DURATION_MAX: &str = "ticksync_tick_duration_max_seconds";
 /// Ticks that started late enough to be missed (counter).
 pub const TICKS_MISSED: &str = "ticksync_ticks_missed_total";
+/// Rooms open (gauge).
+pub const ROOMS: &str = "ticksync_rooms";
+/// Rooms opened (counter).
+pub const ROOMS_CREATED: &str = "ticksync_rooms_created_total";
+/// Rooms closed, by reason (counter).
+pub const ROOMS_CLOSED: &str = "ticksync_rooms_closed_total";
 
 /// Largest metrics response read.
 const MAX_RESPONSE: u64 = 8 << 20;
@@ -40,6 +46,12 @@ pub struct TickStats {
     pub max_s: Option<f64>,
     /// Ticks missed.
     pub ticks_missed: Option<u64>,
+    /// Rooms opened (in the window, like the ticks).
+    pub rooms_created: Option<u64>,
+    /// Rooms closed, every reason (in the window).
+    pub rooms_closed: Option<u64>,
+    /// Rooms open at the (last) scrape.
+    pub rooms_open: Option<u64>,
 }
 
 impl TickStats {
@@ -130,6 +142,9 @@ pub struct MetricsSample {
     count: Option<f64>,
     max: Option<f64>,
     missed: Option<f64>,
+    rooms: Option<f64>,
+    rooms_created: Option<f64>,
+    rooms_closed: Option<f64>,
 }
 
 /// Parses Prometheus (or OpenMetrics) text. Series of the same metric with
@@ -160,6 +175,12 @@ pub fn parse_sample(text: &str) -> MetricsSample {
             m.max = Some(m.max.map_or(s.value, |x: f64| x.max(s.value)));
         } else if s.name == TICKS_MISSED {
             *m.missed.get_or_insert(0.0) += s.value;
+        } else if s.name == ROOMS {
+            *m.rooms.get_or_insert(0.0) += s.value;
+        } else if s.name == ROOMS_CREATED {
+            *m.rooms_created.get_or_insert(0.0) += s.value;
+        } else if s.name == ROOMS_CLOSED {
+            *m.rooms_closed.get_or_insert(0.0) += s.value;
         }
     }
     m.buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
@@ -217,6 +238,9 @@ impl MetricsSample {
             count: sub(self.count, before.count)?,
             max: self.max,
             missed: sub(self.missed, before.missed)?,
+            rooms: self.rooms,
+            rooms_created: sub(self.rooms_created, before.rooms_created)?,
+            rooms_closed: sub(self.rooms_closed, before.rooms_closed)?,
         })
     }
 
@@ -255,6 +279,9 @@ impl MetricsSample {
             p99_s: capped(quantile(0.99)),
             max_s: max,
             ticks_missed: self.missed.map(|m| m as u64),
+            rooms_created: self.rooms_created.map(|m| m as u64),
+            rooms_closed: self.rooms_closed.map(|m| m as u64),
+            rooms_open: self.rooms.map(|m| m as u64),
         }
     }
 }

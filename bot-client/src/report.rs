@@ -62,6 +62,12 @@ pub struct ServerStats {
     pub tick_duration_ms: LatencyMs,
     /// Ticks the server missed.
     pub ticks_missed: Option<u64>,
+    /// Rooms the server opened during the run.
+    pub rooms_created: Option<u64>,
+    /// Rooms the server closed during the run.
+    pub rooms_closed: Option<u64>,
+    /// Rooms open when the run ended (before idle rooms closed).
+    pub rooms_open: Option<u64>,
 }
 
 impl ServerStats {
@@ -73,6 +79,9 @@ impl ServerStats {
             ticks: t.ticks,
             tick_duration_ms: LatencyMs::from_seconds(t.p50_s, t.p99_s, t.max_s),
             ticks_missed: t.ticks_missed,
+            rooms_created: t.rooms_created,
+            rooms_closed: t.rooms_closed,
+            rooms_open: t.rooms_open,
         }
     }
 
@@ -232,6 +241,9 @@ pub struct Report {
     pub rooms_joined: u64,
     /// `POST /matchmake` latency (`--matchmake`).
     pub matchmake_ms: LatencyMs,
+    /// Matches played to their end (`--churn`): each bot left its room at
+    /// the match's end and matchmade again.
+    pub matches_played: u64,
     /// Sessions the server ended with close 1001 (it drained or shut down),
     /// after its last snapshots.
     pub drained: u64,
@@ -319,6 +331,10 @@ impl Report {
     }
 }
 
+fn opt_u64(v: Option<u64>) -> String {
+    v.map_or("n/a".into(), |v| v.to_string())
+}
+
 fn opt(v: Option<f64>) -> String {
     v.map_or("n/a".into(), |v| format!("{v:.2}"))
 }
@@ -395,6 +411,16 @@ impl fmt::Display for Report {
                 "  matchmake   {} rooms joined, latency {}",
                 self.rooms_joined, self.matchmake_ms
             )?;
+            if self.matches_played > 0 {
+                writeln!(
+                    f,
+                    "  churn       {} matches played; server rooms: {} opened, {} closed, {} open at the end",
+                    self.matches_played,
+                    opt_u64(self.server.rooms_created),
+                    opt_u64(self.server.rooms_closed),
+                    opt_u64(self.server.rooms_open)
+                )?;
+            }
             if self.drained > 0 {
                 writeln!(
                     f,

@@ -242,6 +242,7 @@ fn build_report(config: &BotConfig, seed: u64, stats: &SharedStats, duration: Du
         errors: stats.errors.load(Relaxed),
         rtt_ms: LatencyMs::from_micros(&h.rtt),
         rooms_joined: stats.rooms.lock().map_or(0, |r| r.len() as u64),
+        matches_played: stats.matches.load(Relaxed),
         matchmake_ms: LatencyMs::from_micros(&h.matchmake),
         drained: stats.drained.load(Relaxed),
         rematchmades: stats.rematchmades.load(Relaxed),

@@ -58,6 +58,8 @@ pub(crate) struct SharedStats {
     pub rematchmades: AtomicU64,
     /// Sessions the server ended with close 1001 (it drains or shuts down).
     pub drained: AtomicU64,
+    /// Matches a bot played to their end and left (`--churn`).
+    pub matches: AtomicU64,
     /// Total time bots spent welcomed, in microseconds (for per-bot rates).
     pub connected_us: AtomicU64,
     /// Sums of all bots' [`Counters`], published a few times a second.
@@ -91,6 +93,7 @@ impl SharedStats {
             resumes_expired: AtomicU64::new(0),
             rematchmades: AtomicU64::new(0),
             drained: AtomicU64::new(0),
+            matches: AtomicU64::new(0),
             connected_us: AtomicU64::new(0),
             snapshots: AtomicU64::new(0),
             desyncs: AtomicU64::new(0),

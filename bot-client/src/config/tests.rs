@@ -283,3 +283,26 @@ fn the_first_verify_bots_verify() {
     assert_eq!(more.bots_verifying(), 3);
     assert_eq!(parse(&["--verify", "0"]).unwrap().bots_verifying(), 0);
 }
+
+#[test]
+fn churn_needs_matchmaking_and_a_match_length() {
+    assert!(
+        parse(&["--churn", "3s"]).is_err(),
+        "--churn without --matchmake"
+    );
+    let c = parse(&["--matchmake", "--kind", "squad", "--churn", "3s"]).unwrap();
+    assert_eq!(c.churn, Some(Duration::from_secs(3)));
+    assert_eq!(
+        c.bot_options(0, 1, None).churn,
+        Some(Duration::from_secs(3))
+    );
+    assert!(c.validate().is_ok());
+    let zero = parse(&["--matchmake", "--churn", "0s"]).unwrap();
+    assert!(matches!(
+        zero.validate(),
+        Err(ConfigError::Invalid {
+            flag: "--churn",
+            ..
+        })
+    ));
+}

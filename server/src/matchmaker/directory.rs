@@ -17,7 +17,7 @@ use std::sync::Arc;
 use dashmap::DashMap;
 use futures_util::future::{BoxFuture, FutureExt};
 
-use super::policy::Listing;
+use super::policy::{self, Listing};
 use super::seat::SeatId;
 use super::{CreateLock, local_listing, seat_local, take_free_seat};
 use crate::room::{CreateError, RoomHandle, RoomHost, RoomId, RoomInfo};
@@ -209,7 +209,7 @@ impl Directory for LocalDirectory {
             // Poisoning only means another caller panicked mid-create; the
             // lock guards no data.
             let _guard = self.lock.0.lock().unwrap_or_else(|p| p.into_inner());
-            let room = match take_free_seat(&self.host, kind) {
+            let room = match take_free_seat(&self.host, kind, policy::matchmake_order) {
                 Some(room) => room,
                 None => self.host.create(kind, true)?,
             };

@@ -38,8 +38,9 @@ pub struct Reserved {
 }
 
 /// joinOrCreate with a seat reservation (Colyseus's model): reserves a seat
-/// for `identity` in the fullest open room of `kind` with a free seat, else in
-/// a room the directory opens; the seat is held until `now_ms + hold`.
+/// for `identity` in the fullest open room of `kind` with a free seat and
+/// someone in it ([`policy::matchmake_order`]), else in a room the directory
+/// opens; the seat is held until `now_ms + hold`.
 pub async fn matchmake(
     dir: &dyn Directory,
     kind: &str,
@@ -53,7 +54,7 @@ pub async fn matchmake(
         identity,
         expires_ms: now_ms.saturating_add(u64::try_from(hold.as_millis()).unwrap_or(u64::MAX)),
     };
-    for listing in policy::join_order(dir.open_rooms(kind).await?, kind) {
+    for listing in policy::matchmake_order(dir.open_rooms(kind).await?, kind) {
         if dir.reserve(&listing, &reservation).await? {
             return Ok(Reserved {
                 listing,
@@ -81,23 +82,30 @@ pub fn seat_local(
     lock: &CreateLock,
     kind: &str,
 ) -> Result<Arc<RoomHandle>, CreateError> {
-    if let Some(room) = take_free_seat(host, kind) {
+    let order = policy::join_order;
+    if let Some(room) = take_free_seat(host, kind, order) {
         return Ok(room);
     }
     // Poisoning only means another caller panicked mid-create; the lock
     // guards no data.
     let _guard = lock.0.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some(room) = take_free_seat(host, kind) {
+    if let Some(room) = take_free_seat(host, kind, order) {
         return Ok(room);
     }
     host.create(kind, true)
 }
 
-pub(crate) fn take_free_seat(host: &RoomHost, kind: &str) -> Option<Arc<RoomHandle>> {
+/// Takes a seat in the first room of `kind` on this process that `order`
+/// offers.
+pub(crate) fn take_free_seat(
+    host: &RoomHost,
+    kind: &str,
+    order: fn(Vec<Listing>, &str) -> Vec<Listing>,
+) -> Option<Arc<RoomHandle>> {
     let rooms = &host.env().rooms;
     let handles = rooms.handles(Some(kind));
     let listings = handles.iter().map(|r| local_listing(r)).collect();
-    for l in policy::join_order(listings, kind) {
+    for l in order(listings, kind) {
         if let Some(room) = handles.iter().find(|r| r.id == l.room)
             && rooms.pool.try_take(&room.seats)
         {

@@ -39,6 +39,17 @@ pub fn join_order(mut rooms: Vec<Listing>, kind: &str) -> Vec<Listing> {
     rooms
 }
 
+/// The rooms `POST /matchmake` offers, best first: [`join_order`] without the
+/// rooms everyone has left (no player, none within its resume grace, no
+/// reservation). Their match is over: a newcomer gets a fresh room, as a
+/// Colyseus room is disposed when its last client leaves, and the empty room
+/// closes at `--room-idle-timeout`. (A plain `/ws` client still shares the
+/// default kind's room, empty or not: it knows nothing of matches.)
+pub fn matchmake_order(mut rooms: Vec<Listing>, kind: &str) -> Vec<Listing> {
+    rooms.retain(|r| r.taken > 0);
+    join_order(rooms, kind)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -51,6 +62,19 @@ mod tests {
             capacity,
             endpoint: String::new(),
         }
+    }
+
+    #[test]
+    fn matchmaking_skips_rooms_everyone_left() {
+        let rooms = vec![
+            listing(1, "squad", 0, 8),
+            listing(2, "squad", 3, 8),
+            listing(3, "squad", 0, 8),
+        ];
+        let ids = |v: Vec<Listing>| v.iter().map(|l| l.room.0).collect::<Vec<_>>();
+        assert_eq!(ids(matchmake_order(rooms.clone(), "squad")), [2]);
+        // A plain client's seating still fills empty rooms.
+        assert_eq!(ids(join_order(rooms, "squad")), [2, 1, 3]);
     }
 
     #[test]
