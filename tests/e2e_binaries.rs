@@ -9,26 +9,14 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use common::bins::{BotProcess, ServerProcess, built_binaries};
+use common::bins::{
+    BotProcess, ServerProcess, built_binaries, report_count as count, report_number as number,
+};
 
 const BOTS: u64 = 20;
 
 /// Generous: 3 s of run, connect, metrics scrape and close on a loaded machine.
 const BOT_RUN_LIMIT: Duration = Duration::from_secs(60);
-
-fn number(report: &Value, path: &str) -> f64 {
-    report
-        .pointer(path)
-        .and_then(Value::as_f64)
-        .unwrap_or_else(|| panic!("report field {path} is not a number: {report:#}"))
-}
-
-fn count(report: &Value, path: &str) -> u64 {
-    report
-        .pointer(path)
-        .and_then(Value::as_u64)
-        .unwrap_or_else(|| panic!("report field {path} is not a count: {report:#}"))
-}
 
 /// p50 <= p99 <= max, all positive, with samples when the report counts them.
 fn check_latency(report: &Value, name: &str) -> (f64, f64, f64) {

@@ -19,7 +19,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use common::bins::wait_with_limit;
-use common::bins::{BotProcess, built_binaries};
+use common::bins::{BotProcess, built_binaries, report_count as count};
 use common::fleet::{FleetProcesses, rooms};
 use common::web::{NODE_LIMIT, chromium, ensure_node_modules, web_dir};
 use common::{WAIT, eventually};
@@ -31,13 +31,6 @@ const CAPACITY: u32 = 4;
 const RUN: &str = "12s";
 /// The bot run with its connects, drain and report, on a loaded machine.
 const BOT_LIMIT: Duration = Duration::from_secs(60);
-
-fn count(report: &Value, path: &str) -> u64 {
-    report
-        .pointer(path)
-        .and_then(Value::as_u64)
-        .unwrap_or_else(|| panic!("report field {path} is not a count: {report:#}"))
-}
 
 /// Players per member, as `GET /rooms` through nginx lists them.
 async fn players_per_member(fleet: &FleetProcesses) -> BTreeMap<String, u64> {

@@ -336,6 +336,22 @@ impl BotProcess {
     }
 }
 
+/// A number of a bot's JSON report, by JSON pointer (`/rtt_ms/p99`).
+pub fn report_number(report: &serde_json::Value, path: &str) -> f64 {
+    report
+        .pointer(path)
+        .and_then(serde_json::Value::as_f64)
+        .unwrap_or_else(|| panic!("report field {path} is not a number: {report:#}"))
+}
+
+/// A count of a bot's JSON report, by JSON pointer (`/desyncs`).
+pub fn report_count(report: &serde_json::Value, path: &str) -> u64 {
+    report
+        .pointer(path)
+        .and_then(serde_json::Value::as_u64)
+        .unwrap_or_else(|| panic!("report field {path} is not a count: {report:#}"))
+}
+
 impl Drop for BotProcess {
     fn drop(&mut self) {
         if let Ok(None) = self.child.try_wait() {
