@@ -8,9 +8,10 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-
-use common::web::{NODE_LIMIT, assert_success, chromium, ensure_node_modules, run};
+use common::web::{
+    NODE_LIMIT, assert_screenshot, assert_success, chromium, ensure_node_modules, run, run_driver,
+    screenshot_path,
+};
 use ticksync_server::Config;
 
 /// Bots in the world the browser looks at.
@@ -51,14 +52,6 @@ fn js_library_type_checks() {
     assert_success("tsc --noEmit in clients/web", &out);
 }
 
-fn screenshot_path() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
-    std::fs::create_dir_all(&target).expect("create the target dir");
-    target.join("web-demo.png")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_page_plays_in_chromium() {
     let chromium = chromium();
@@ -68,22 +61,17 @@ async fn demo_page_plays_in_chromium() {
     let server = common::start_server(Config::for_tests()).await;
     let bots = common::connect_bots(&server, 1, BOTS).await;
     let url = format!("http://{}/", server.local_addr());
-    let shot = screenshot_path();
-    let _ = std::fs::remove_file(&shot);
-    let args = [
-        "e2e/browser.mjs".to_string(),
-        format!("--url={url}"),
-        format!("--bots={BOTS}"),
-        format!("--screenshot={}", shot.display()),
-        format!("--chromium={}", chromium.display()),
-    ];
-    let out = tokio::task::spawn_blocking(move || {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        run("node", &args, NODE_LIMIT)
-    })
-    .await
-    .expect("browser task");
-    assert_success("browser e2e (node e2e/browser.mjs)", &out);
+    let shot = screenshot_path("web-demo.png");
+    run_driver(
+        "e2e/browser.mjs",
+        vec![
+            format!("--url={url}"),
+            format!("--bots={BOTS}"),
+            format!("--screenshot={}", shot.display()),
+            format!("--chromium={}", chromium.display()),
+        ],
+    )
+    .await;
     // Every input the page sent was new to the server: none numbered for an old
     // session (e.g. sent after a reconnect but before the new Welcome).
     assert_eq!(
@@ -93,12 +81,7 @@ async fn demo_page_plays_in_chromium() {
         0,
         "inputs dropped as stale"
     );
-    let png = std::fs::read(&shot).expect("the screenshot was saved");
-    assert!(
-        png.starts_with(b"\x89PNG") && png.len() > 10_000,
-        "{} is not a real screenshot",
-        shot.display()
-    );
+    assert_screenshot(&shot);
     for outcome in common::close_all(bots).await {
         assert!(
             outcome.last_error.is_none(),

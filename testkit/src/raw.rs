@@ -78,7 +78,14 @@ impl RawClient {
 
     /// Connects and completes `Hello` / `Welcome`.
     pub async fn join(addr: SocketAddr, name: &str) -> (RawClient, Welcome) {
-        let mut c = RawClient::connect(addr).await;
+        RawClient::join_at(addr, "/ws", name).await
+    }
+
+    /// Connects to `path` (e.g. `/ws?room=ID`) and completes `Hello` / `Welcome`.
+    pub async fn join_at(addr: SocketAddr, path: &str, name: &str) -> (RawClient, Welcome) {
+        let mut c = RawClient::connect_path(addr, path, Some(SUBPROTOCOL))
+            .await
+            .expect("upgrade accepted");
         c.send(&ClientMsg::Hello(Hello {
             version: PROTOCOL_VERSION,
             name: Some(name.into()),

@@ -94,3 +94,40 @@ pub fn assert_success(what: &str, out: &Output) {
     let tail = &lines[lines.len().saturating_sub(12)..];
     eprintln!("{what}:\n{}", tail.join("\n"));
 }
+
+/// Where a browser test saves screenshot `name` (in the target directory); any
+/// old one is removed.
+pub fn screenshot_path(name: &str) -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
+    std::fs::create_dir_all(&target).expect("create the target dir");
+    let path = target.join(name);
+    let _ = std::fs::remove_file(&path);
+    path
+}
+
+/// Runs a browser driver (`node e2e/<script> args` in `clients/web`) on a
+/// blocking thread and fails the test unless it succeeds.
+pub async fn run_driver(script: &str, args: Vec<String>) {
+    let what = format!("browser e2e (node {script})");
+    let mut all = vec![script.to_string()];
+    all.extend(args);
+    let out = tokio::task::spawn_blocking(move || {
+        let all: Vec<&str> = all.iter().map(String::as_str).collect();
+        run("node", &all, NODE_LIMIT)
+    })
+    .await
+    .expect("browser task");
+    assert_success(&what, &out);
+}
+
+/// Fails the test unless `path` holds a real PNG screenshot.
+pub fn assert_screenshot(path: &Path) {
+    let png = std::fs::read(path).expect("the screenshot was saved");
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 10_000,
+        "{} is not a real screenshot",
+        path.display()
+    );
+}
