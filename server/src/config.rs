@@ -10,6 +10,7 @@ use ticksync_protocol::{MoveConfig, SessionLimits, client_msg_budget};
 
 use crate::auth::AuthSecret;
 use crate::fleet::FleetConfig;
+use crate::monitor::token::AdminToken;
 use crate::net::limits::RateConfig;
 use crate::room::kind::{KindArg, Kinds};
 
@@ -159,6 +160,18 @@ pub struct Config {
     /// carry a valid token. Without it the server is open to anyone.
     #[arg(long, env = "TICKSYNC_AUTH_SECRET", hide_env_values = true)]
     pub auth_secret: Option<AuthSecret>,
+
+    /// Serve the operator's monitor page (/monitor) and the admin API (room
+    /// list and detail, close a room, kick a player, drain). Needs
+    /// --admin-token: every request but the page itself must present it.
+    #[arg(long, env = "TICKSYNC_MONITOR", default_value_t = false)]
+    pub monitor: bool,
+
+    /// The credential (at least 16 bytes) of --monitor and the admin API, sent
+    /// as `Authorization: Bearer <token>`. Prefer the environment variable, so
+    /// it stays out of `ps`.
+    #[arg(long, env = "TICKSYNC_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<AdminToken>,
 
     /// PEM certificate chain: serve wss:// and https:// (needs --tls-key).
     #[arg(long, env = "TICKSYNC_TLS_CERT", requires = "tls_key")]
@@ -328,6 +341,13 @@ impl Config {
         }
         if self.seat_timeout > Duration::from_secs(3600) {
             return Err("--seat-timeout must be at most 1h".into());
+        }
+        if self.monitor && self.admin_token.is_none() {
+            return Err(
+                "--monitor needs --admin-token (or TICKSYNC_ADMIN_TOKEN): the monitor's \
+                 actions close rooms and drain the server"
+                    .into(),
+            );
         }
         if self.ping_interval >= self.idle_timeout {
             return Err("--ping-interval must be shorter than --idle-timeout".into());

@@ -11,6 +11,7 @@
 //!   seat tokens);
 //! - [`fleet`]: many processes sharing a Redis directory (`--redis`);
 //! - [`net`]: accept loop, HTTP endpoints, WebSocket sessions;
+//! - [`monitor`]: the operator's view (`--monitor`) and its credential;
 //! - [`session`]: what a room and a connection share (ids, closing);
 //! - [`agones`]: running as an Agones game server (`--agones`);
 //! - [`config`], [`metrics`], [`shared`], [`auth`]: what the parts share.
@@ -29,6 +30,7 @@ pub mod config;
 pub mod fleet;
 pub mod matchmaker;
 pub mod metrics;
+pub mod monitor;
 pub mod net;
 pub mod room;
 pub mod schedule;
@@ -38,22 +40,18 @@ pub mod sim;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::info;
 
-use ticksync_protocol::messages::close;
 use ticksync_protocol::{EntityState, Tick};
 
 pub use config::Config;
-use metrics::DisconnectReason;
 pub use metrics::Metrics;
 use room::{RoomEnv, RoomHandle, RoomHost, RoomId, RoomInfo, Rooms};
 use schedule::Scheduler;
-use session::CloseCause;
 use shared::Shared;
 
 /// Why the server could not start.
@@ -84,6 +82,7 @@ pub struct Server {
     shared: Arc<Shared>,
     tls: Option<Arc<net::tls::Tls>>,
     tls_watch: Option<tokio::task::JoinHandle<()>>,
+    sampler: Option<tokio::task::JoinHandle<()>>,
     scheduler: Option<Scheduler>,
     stop_accept: watch::Sender<bool>,
     accept: tokio::task::JoinHandle<()>,
@@ -160,11 +159,16 @@ impl Server {
             .agones
             .enabled
             .then(|| start_agones(&shared, stop_requested.clone()));
+        let sampler = shared
+            .monitor
+            .as_ref()
+            .map(|_| tokio::spawn(monitor::Monitor::sample(shared.clone())));
         Ok(Server {
             addr,
             shared,
             tls,
             tls_watch,
+            sampler,
             scheduler: Some(scheduler),
             stop_accept,
             accept,
@@ -251,6 +255,13 @@ impl Server {
         self.shared.rooms().get(id)
     }
 
+    /// Opens an empty room of `kind` (the default kind's name, or one of
+    /// `--room-kind`); players reach it with `/ws?room=ID`. Like any room it
+    /// closes after `--room-idle-timeout` without players.
+    pub fn open_room(&self, kind: &str) -> Result<Arc<RoomHandle>, room::CreateError> {
+        self.shared.host.create(kind, false)
+    }
+
     /// The room a plain client is seated in when it fits: the fullest open room
     /// of the default kind (ties: the oldest). `None` if there is none.
     pub fn default_room(&self) -> Option<Arc<RoomHandle>> {
@@ -273,6 +284,15 @@ impl Server {
         self.default_room()?.world().await.ok()
     }
 
+    /// Resolves once a drain has begun: [`Server::shutdown`], or an operator's
+    /// `POST /drain`. The latter only stops admitting (`/healthz` 503, no new
+    /// connection, room or seat); the players in stay until the server's
+    /// owner calls [`Server::shutdown`], as the binary does at once (then it
+    /// exits 0), so a fleet member is marked draining before they leave.
+    pub async fn drain_requested(&self) {
+        self.shared.drain_begun().await
+    }
+
     /// Graceful drain: `/healthz` turns 503, new connections and rooms are
     /// refused at once, every client gets its queued snapshots and a close
     /// 1001, then the tick threads stop. Returns after at most about
@@ -281,19 +301,13 @@ impl Server {
         info!("shutting down");
         // The accept loop keeps running while draining, so load balancers see
         // `/healthz` answer 503 and new clients get a 503 instead of a reset.
-        self.shared.draining.store(true, Ordering::Release);
-        self.shared.host.stop_opening();
+        // A drain requested by `POST /drain` has stopped admitting already.
+        self.shared.stop_admitting();
+        // The fleet learns first, so players told to leave matchmake elsewhere.
         if let Some(fleet) = &self.fleet {
             fleet.drain().await;
         }
-        let cause = CloseCause {
-            code: close::GOING_AWAY,
-            reason: "server shutting down",
-            metric: DisconnectReason::shutdown,
-        };
-        for entry in self.shared.connections.iter() {
-            entry.closer.close(cause);
-        }
+        self.shared.close_all_for_drain();
         let deadline = tokio::time::Instant::now() + self.shared.config.drain_timeout;
         while !self.shared.connections.is_empty() && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(10)).await;
@@ -302,8 +316,11 @@ impl Server {
             agones.shutdown().await;
         }
         let _ = self.stop_accept.send(true);
-        if let Some(w) = self.tls_watch.take() {
-            w.abort();
+        for task in [self.tls_watch.take(), self.sampler.take()]
+            .into_iter()
+            .flatten()
+        {
+            task.abort();
         }
         if let Some(mut scheduler) = self.scheduler.take() {
             let _ = tokio::task::spawn_blocking(move || scheduler.stop()).await;
@@ -340,8 +357,8 @@ impl Drop for Server {
         }
         let _ = self.stop_accept.send(true);
         self.accept.abort();
-        if let Some(w) = &self.tls_watch {
-            w.abort();
+        for task in [&self.tls_watch, &self.sampler].into_iter().flatten() {
+            task.abort();
         }
     }
 }

@@ -1,5 +1,6 @@
 //! The `ticksync-server` binary: parses the config, sets up logging, runs the
-//! server until Ctrl-C or SIGTERM, then drains gracefully; SIGHUP reloads the TLS
+//! server until Ctrl-C, SIGTERM or an operator's `POST /drain`, then drains
+//! gracefully and exits; SIGHUP reloads the TLS
 //! certificate meanwhile. `mint-token` prints a join token instead
 //! (docs/OPERATIONS.md, "Join tokens"); `healthcheck` asks a running server's
 //! `/healthz` (the container image's HEALTHCHECK, which has no curl).
@@ -111,7 +112,10 @@ fn main() -> ExitCode {
         // says it listens must reload, not meet the default action (exit).
         let hangups = hangups();
         info!("listening on {scheme}://{}", server.local_addr());
-        serve_until_shutdown(&server, hangups).await;
+        tokio::select! {
+            _ = serve_until_shutdown(&server, hangups) => {}
+            _ = server.drain_requested() => info!("drain requested on the admin API"),
+        }
         server.shutdown().await;
         ExitCode::SUCCESS
     })

@@ -8,8 +8,8 @@ mod reasons;
 
 pub use agones::AgonesMetrics;
 pub use reasons::{
-    ApiRoute, ByReason, DisconnectReason, InputRejection, MatchmakeOutcome, Reasons, Refusal,
-    ReloadResult, RoomCloseReason, SdkCall,
+    AdminRefusal, ApiRoute, ByReason, DisconnectReason, InputRejection, MatchmakeOutcome, Reasons,
+    Refusal, ReloadResult, RoomCloseReason, SdkCall,
 };
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -79,6 +79,7 @@ pub struct Metrics {
     pub reservations_expired: Counter,
     /// The Agones SDK calls and state (`--agones`).
     pub agones: AgonesMetrics,
+    admin_refused: ByReason<AdminRefusal>,
 }
 
 impl Default for Metrics {
@@ -133,6 +134,7 @@ impl Metrics {
                 0.005, 0.01, 0.02, 0.035, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0, 2.0,
             ]),
             agones: AgonesMetrics::default(),
+            admin_refused: ByReason::default(),
         };
         m.register()
     }
@@ -282,6 +284,11 @@ impl Metrics {
             self.reservations_expired.clone(),
         );
         self.agones.register(r);
+        r.register(
+            "ticksync_admin_refused",
+            "Requests to the monitor or the admin API refused for their credential, by reason",
+            self.admin_refused.family(),
+        );
         self
     }
 
@@ -303,6 +310,16 @@ impl Metrics {
     /// `POST /matchmake` requests with `outcome` so far.
     pub fn matchmakes(&self, outcome: MatchmakeOutcome) -> u64 {
         self.matchmakes.get(outcome)
+    }
+
+    /// Counts a refused admin request.
+    pub fn admin_refused(&self, reason: AdminRefusal) {
+        self.admin_refused.inc_by(reason, 1);
+    }
+
+    /// The number of admin requests refused for `reason` so far.
+    pub fn admin_refusals(&self, reason: AdminRefusal) -> u64 {
+        self.admin_refused.get(reason)
     }
 
     /// Counts a TLS certificate reload.

@@ -1,6 +1,6 @@
 //! State shared by the accept loop, connection tasks and HTTP handlers: the
-//! config, metrics, the connection registry, and the room host (kinds,
-//! registry, tick threads).
+//! config, metrics, the connection registry, the room host (kinds,
+//! registry, tick threads), the monitor, and the drain switch.
 //!
 //! Rooms do not see this: they get a [`crate::room::RoomEnv`] (metrics and
 //! registry) only, so nothing here depends on a room's internals.
@@ -10,17 +10,29 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use dashmap::DashMap;
+use tokio::sync::Notify;
+
+use ticksync_protocol::messages::close;
 
 use crate::config::Config;
 use crate::fleet::Fleet;
 use crate::matchmaker::admit::Gate;
 use crate::matchmaker::seat::SeatKey;
 use crate::matchmaker::{Directory, LocalDirectory};
-use crate::metrics::Metrics;
+use crate::metrics::{DisconnectReason, Metrics};
+use crate::monitor::Monitor;
+use crate::net::STALLED_TICK_THREAD;
 use crate::net::limits::{ApiConfig, ApiLimits};
 use crate::room::{RoomHost, Rooms};
 use crate::schedule::Placement;
-use crate::session::{Closer, ConnId};
+use crate::session::{CloseCause, Closer, ConnId};
+
+/// The close every player gets when the server drains.
+const SHUTTING_DOWN: CloseCause = CloseCause {
+    code: close::GOING_AWAY,
+    reason: "server shutting down",
+    metric: DisconnectReason::shutdown,
+};
 
 /// A registered connection.
 #[derive(Debug)]
@@ -39,7 +51,7 @@ pub struct Shared {
     /// Metrics.
     pub metrics: Arc<Metrics>,
     /// Set on shutdown: refuse new connections, `/healthz` answers 503.
-    pub draining: AtomicBool,
+    draining: AtomicBool,
     /// Every open connection.
     pub connections: DashMap<ConnId, ConnEntry>,
     next_conn: AtomicU64,
@@ -58,6 +70,10 @@ pub struct Shared {
     pub fleet: Option<Arc<Fleet>>,
     /// Per-address limits of `POST /matchmake` and `GET /rooms`.
     pub api_limits: ApiLimits,
+    /// The operator's view and its credential (`--monitor`).
+    pub monitor: Option<Monitor>,
+    /// Woken when a drain begins.
+    drain_begun: Notify,
 }
 
 impl Shared {
@@ -79,7 +95,12 @@ impl Shared {
             seats: config.seats_per_ip(),
             window: config.seat_timeout,
         });
+        let monitor = (config.admin_token.clone())
+            .filter(|_| config.monitor)
+            .map(Monitor::new);
         Shared {
+            monitor,
+            drain_begun: Notify::new(),
             config,
             metrics,
             draining: AtomicBool::new(false),
@@ -133,5 +154,53 @@ impl Shared {
     /// Whether the server is shutting down.
     pub fn is_draining(&self) -> bool {
         self.draining.load(Ordering::Acquire)
+    }
+
+    /// The first step of the graceful drain (SIGTERM, `Server::shutdown`,
+    /// `POST /drain`): `/healthz` turns 503 and no new connection, room or
+    /// seat is accepted; whoever waits on [`Shared::drain_begun`] is woken.
+    /// Players already in stay until [`Shared::close_all_for_drain`] (the
+    /// server's owner finishes the drain: `Server::shutdown`). Returns false
+    /// if a drain had begun already.
+    pub fn stop_admitting(&self) -> bool {
+        if self.draining.swap(true, Ordering::AcqRel) {
+            return false;
+        }
+        self.host.stop_opening();
+        self.drain_begun.notify_waiters();
+        true
+    }
+
+    /// Asks every connection to finish: its queued snapshots, then close 1001.
+    pub fn close_all_for_drain(&self) {
+        for entry in self.connections.iter() {
+            entry.closer.close(SHUTTING_DOWN);
+        }
+    }
+
+    /// Waits until a drain has begun.
+    pub async fn drain_begun(&self) {
+        loop {
+            // Registered before the check: a drain in between still wakes it.
+            let begun = self.drain_begun.notified();
+            if self.is_draining() {
+                return;
+            }
+            begun.await;
+        }
+    }
+
+    /// `/healthz`'s status (`ok`, `draining` or `stalled`) and the number of
+    /// stalled tick threads.
+    pub fn health(&self) -> (&'static str, usize) {
+        let stalled = self.placement.stalled_threads(STALLED_TICK_THREAD);
+        let status = if self.is_draining() {
+            "draining"
+        } else if stalled > 0 {
+            "stalled"
+        } else {
+            "ok"
+        };
+        (status, stalled)
     }
 }

@@ -201,6 +201,16 @@ reasons! {
 }
 
 reasons! {
+    /// Why a request to the monitor or the admin API was refused.
+    pub enum AdminRefusal {
+        /// No `Authorization: Bearer` credential.
+        missing,
+        /// A credential that is not the admin token.
+        invalid,
+    }
+}
+
+reasons! {
     /// How a TLS certificate reload ended.
     pub enum ReloadResult {
         /// The new pair is in use for new connections.

@@ -1,7 +1,9 @@
 //! The network shell: the accept loop (connection limits, optional TLS) and
 //! per-connection routing of HTTP requests to `/healthz`, `/metrics`,
-//! matchmaking (`/matchmake`, `/rooms`) and the WebSocket endpoint `/ws`.
+//! matchmaking (`/matchmake`, `/rooms`), the WebSocket endpoint `/ws`, the web
+//! demo and (with `--monitor`) the admin API and monitor page (`admin.rs`).
 
+mod admin;
 pub mod connection;
 mod gate;
 mod gated;
@@ -275,6 +277,12 @@ async fn serve_http<S: SessionStream>(
         return matchmake::serve_matchmake(&mut stream, &head, leftover, shared, deadline, peer)
             .await;
     }
+    if let Some(monitor) = &shared.monitor
+        && admin::is_admin_path(&head.path)
+    {
+        let _ = admin::serve(&mut stream, shared, monitor, &head).await;
+        return;
+    }
     if head.method != "GET" {
         let _ = http::respond(
             &mut stream,
@@ -434,11 +442,10 @@ async fn upgraded<S: SessionStream>(
 }
 
 async fn healthz<S: AsyncWrite + Unpin>(stream: &mut S, shared: &Shared) -> std::io::Result<()> {
-    let draining = shared.is_draining();
-    let stalled = shared.placement.stalled_threads(STALLED_TICK_THREAD);
+    let (status, stalled) = shared.health();
     let rooms = shared.rooms();
     let body = serde_json::json!({
-        "status": if draining { "draining" } else if stalled > 0 { "stalled" } else { "ok" },
+        "status": status,
         "rooms": rooms.len(),
         "players": rooms.players(),
         "connections": shared.connections.len(),
@@ -446,6 +453,6 @@ async fn healthz<S: AsyncWrite + Unpin>(stream: &mut S, shared: &Shared) -> std:
         "stalled_tick_threads": stalled,
     })
     .to_string();
-    let status = if draining || stalled > 0 { 503 } else { 200 };
-    http::respond(stream, status, "application/json", body.as_bytes(), &[]).await
+    let code = if status == "ok" { 200 } else { 503 };
+    http::respond(stream, code, "application/json", body.as_bytes(), &[]).await
 }
