@@ -1,9 +1,10 @@
 //! The operator's monitor page (`--monitor`) in Debian's chromium, against an
-//! in-process server with bots in three rooms: the page signs in (a wrong
-//! token is refused), lists the rooms with their player counts, draws its
-//! charts, shows a room's players with their RTT, and closes a room with its
-//! button, which ends that room's bots with close 4004 while the other rooms
-//! play on. A screenshot is saved as `target/monitor.png`.
+//! in-process server with bots in three rooms (three kinds, seated by
+//! `POST /matchmake`): the page signs in (a wrong token is refused), lists the
+//! rooms with their player counts, draws its charts, shows a room's players
+//! with their RTT, and closes a room with its button, which ends that room's
+//! bots with close 4004 while the other rooms play on. A screenshot is saved
+//! as `target/monitor.png`.
 //!
 //! A test binary of its own, so it never shares the two cores with the demo's
 //! browser test (cargo runs test binaries one after the other).
@@ -12,11 +13,14 @@ mod common;
 
 use std::time::Duration;
 
+use serde_json::Value;
+
 use ticksync_bot::{BotError, BotHandle};
 use ticksync_protocol::messages::close;
 use ticksync_server::metrics::{AdminRefusal, RoomCloseReason};
 use ticksync_server::room::RoomId;
 use ticksync_server::{Config, Server};
+use ticksync_testkit::http;
 
 use common::browser::{
     assert_screenshot, chromium, ensure_node_modules, run_driver, screenshot_path,
@@ -24,14 +28,45 @@ use common::browser::{
 
 const TOKEN: &str = "monitor-e2e-token-0123456789";
 
-/// Bots `first..first + count`, all in `room`.
-async fn bots_in(server: &Server, room: RoomId, first: u64, count: u64) -> Vec<BotHandle> {
-    common::connect_bots_with(first, count, |n| {
+/// Bots `first..first + count`, all in one room of `kind`: each matchmakes
+/// (`POST /matchmake`, fullest room first, so all get seats in the room the
+/// first one opened) and joins with its seat token. Returns the room and bots.
+async fn bots_of_kind(
+    server: &Server,
+    kind: &str,
+    first: u64,
+    count: u64,
+) -> (RoomId, Vec<BotHandle>) {
+    let body = format!(r#"{{"kind":"{kind}"}}"#);
+    let mut seats = Vec::new();
+    for _ in 0..count {
+        let r = http::request(
+            server.local_addr(),
+            "POST",
+            "/matchmake",
+            &[],
+            body.as_bytes(),
+        )
+        .await;
+        assert_eq!(r.status, 200, "matchmake {kind}: {}", r.body);
+        let seat: Value = serde_json::from_str(&r.body).expect("JSON");
+        let field = |f: &str| seat[f].as_str().expect("a matchmake field").to_string();
+        seats.push((field("room"), field("url"), field("token")));
+    }
+    let room = seats[0].0.clone();
+    assert!(
+        seats.iter().all(|s| s.0 == room),
+        "one room of {kind}: {seats:?}"
+    );
+    let bots = common::connect_bots_with(first, count, |n| {
+        let (_, url, token) = &seats[(n - first) as usize];
         let mut opts = common::bot_options(server, n);
-        opts.url = format!("{}?room={room}", common::ws_url(server));
+        opts.url = url.clone();
+        opts.auth_token = Some(token.clone());
         opts
     })
-    .await
+    .await;
+    (room.parse().expect("a room id"), bots)
 }
 
 fn names(first: u64, count: u64) -> String {
@@ -52,13 +87,16 @@ async fn monitor_page_lists_rooms_shows_players_and_closes_a_room_in_chromium() 
         admin_token: Some(TOKEN.parse().expect("a long enough token")),
         // RTT samples come with the server's pings.
         ping_interval: Duration::from_millis(300),
+        room_kinds: vec![
+            "arena:capacity=8".parse().expect("a kind"),
+            "duel:capacity=2".parse().expect("a kind"),
+        ],
         ..Config::for_tests()
     })
     .await;
-    let [a, b, c] = ["default"; 3].map(|kind| server.open_room(kind).expect("a room").id);
-    let in_a = bots_in(&server, a, 1, 3).await;
-    let in_b = bots_in(&server, b, 4, 2).await;
-    let in_c = bots_in(&server, c, 6, 1).await;
+    let (a, in_a) = bots_of_kind(&server, "default", 1, 3).await;
+    let (b, in_b) = bots_of_kind(&server, "arena", 4, 2).await;
+    let (c, in_c) = bots_of_kind(&server, "duel", 6, 1).await;
 
     let shot = screenshot_path("monitor.png");
     let args = vec![

@@ -255,13 +255,6 @@ impl Server {
         self.shared.rooms().get(id)
     }
 
-    /// Opens an empty room of `kind` (the default kind's name, or one of
-    /// `--room-kind`); players reach it with `/ws?room=ID`. Like any room it
-    /// closes after `--room-idle-timeout` without players.
-    pub fn open_room(&self, kind: &str) -> Result<Arc<RoomHandle>, room::CreateError> {
-        self.shared.host.create(kind, false)
-    }
-
     /// The room a plain client is seated in when it fits: the fullest open room
     /// of the default kind (ties: the oldest). `None` if there is none.
     pub fn default_room(&self) -> Option<Arc<RoomHandle>> {

@@ -27,12 +27,28 @@ fn fast_pings() -> Config {
     }
 }
 
+/// The monitor on, and a second room kind to matchmake into.
 fn with_monitor() -> Config {
     Config {
         monitor: true,
         admin_token: Some(TOKEN.parse().expect("a long enough token")),
+        room_kinds: vec!["duel:capacity=2".parse().expect("a kind")],
         ..fast_pings()
     }
+}
+
+/// Takes a seat in a room of `kind` as `name` (`POST /matchmake`, then its
+/// URL with its seat token); returns the client and the room's id.
+async fn join_kind(addr: SocketAddr, kind: &str, name: &str) -> (RawClient, String) {
+    let body = format!(r#"{{"kind":"{kind}"}}"#);
+    let r = request(addr, "POST", "/matchmake", &[], body.as_bytes()).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let seat = json(&r);
+    let url = seat["url"].as_str().expect("a URL");
+    let path = &url[url.find("/ws").expect("a /ws URL")..];
+    let token = seat["token"].as_str().expect("a seat token");
+    let (c, _) = RawClient::join_at(addr, path, name, Some(token)).await;
+    (c, seat["room"].as_str().expect("a room id").to_string())
 }
 
 async fn admin(addr: SocketAddr, method: &str, path: &str) -> Response {
@@ -190,9 +206,8 @@ async fn with_the_token_the_api_lists_rooms_and_players_kicks_and_closes() {
     let (mut a, wa) = RawClient::join(addr, "ada").await;
     let (mut b, wb) = RawClient::join(addr, "bob").await;
     let busy = server.default_room().expect("the players' room").id;
-    let empty = server.open_room("default").expect("a second room").id;
-    // A third player in the second room, named by the URL.
-    let (mut c, _) = RawClient::join_at(addr, &format!("/ws?room={empty}"), "cyd").await;
+    // A third player in a room of another kind.
+    let (mut c, duel) = join_kind(addr, "duel", "cyd").await;
     rtt_of(&server, &mut a, wa.player_id.0).await;
 
     let state = json(&admin(addr, "GET", "/monitor/state").await);
@@ -205,7 +220,7 @@ async fn with_the_token_the_api_lists_rooms_and_players_kicks_and_closes() {
             .map(|r| r["players"].as_u64().expect("a count"))
     };
     assert_eq!(players_of(busy.to_string()), Some(2));
-    assert_eq!(players_of(empty.to_string()), Some(1));
+    assert_eq!(players_of(duel), Some(1));
 
     let detail = admin(addr, "GET", &format!("/rooms/{busy}")).await;
     assert_eq!(detail.status, 200, "{}", detail.body);

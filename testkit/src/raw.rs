@@ -78,17 +78,24 @@ impl RawClient {
 
     /// Connects and completes `Hello` / `Welcome`.
     pub async fn join(addr: SocketAddr, name: &str) -> (RawClient, Welcome) {
-        RawClient::join_at(addr, "/ws", name).await
+        RawClient::join_at(addr, "/ws", name, None).await
     }
 
-    /// Connects to `path` (e.g. `/ws?room=ID`) and completes `Hello` / `Welcome`.
-    pub async fn join_at(addr: SocketAddr, path: &str, name: &str) -> (RawClient, Welcome) {
+    /// Connects to `path` (e.g. a matchmake answer's `/ws?room=ID`) and
+    /// completes `Hello` (with `auth_token`: a seat or join token) / `Welcome`.
+    pub async fn join_at(
+        addr: SocketAddr,
+        path: &str,
+        name: &str,
+        auth_token: Option<&str>,
+    ) -> (RawClient, Welcome) {
         let mut c = RawClient::connect_path(addr, path, Some(SUBPROTOCOL))
             .await
             .expect("upgrade accepted");
         c.send(&ClientMsg::Hello(Hello {
             version: PROTOCOL_VERSION,
             name: Some(name.into()),
+            auth_token: auth_token.map(str::to_string),
             ..Hello::default()
         }))
         .await;
