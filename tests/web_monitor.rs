@@ -22,9 +22,7 @@ use ticksync_server::room::RoomId;
 use ticksync_server::{Config, Server};
 use ticksync_testkit::http;
 
-use common::browser::{
-    assert_screenshot, chromium, ensure_node_modules, run_driver, screenshot_path,
-};
+use common::web::{assert_screenshot, chromium, ensure_node_modules, run_driver, screenshot_path};
 
 const TOKEN: &str = "monitor-e2e-token-0123456789";
 

@@ -26,12 +26,14 @@ export const log = (msg) => console.log(`[e2e ${((Date.now() - started) / 1000).
  * Runs `body` with a fresh headless chromium page, then closes the browser and
  * exits: 0 when `body` returned and the page logged no error, 1 otherwise, 2 when
  * chromium is missing. `allowed(status, url)` says which HTTP errors the page may
- * meet (default: none).
+ * meet (default: none; chromium's console line for an allowed response is allowed
+ * too); `viewport` is the page's size (default 1100 x 760).
  * @param {string} chromiumPath
  * @param {(page: import("playwright-core").Page) => Promise<void>} body
  * @param {(status: number, url: string) => boolean} [allowed]
+ * @param {{ width: number, height: number }} [viewport]
  */
-export async function withPage(chromiumPath, body, allowed = () => false) {
+export async function withPage(chromiumPath, body, allowed = () => false, viewport = { width: 1100, height: 760 }) {
   if (!existsSync(chromiumPath)) {
     console.error(
       `chromium not found at ${chromiumPath}: install Debian's package (apt-get install -y chromium, as .ci/run does) or set CHROMIUM_PATH`,
@@ -43,7 +45,7 @@ export async function withPage(chromiumPath, body, allowed = () => false) {
   const context = await chromium.launchPersistentContext(userDataDir, {
     executablePath: chromiumPath,
     headless: true,
-    viewport: { width: 1100, height: 760 },
+    viewport,
     args: [
       "--headless",
       "--no-sandbox",
@@ -62,12 +64,17 @@ export async function withPage(chromiumPath, body, allowed = () => false) {
     const page = context.pages()[0] ?? (await context.newPage());
     page.on("pageerror", (e) => pageErrors.push(String(e)));
     page.on("console", (m) => {
-      if (m.type() === "error") pageErrors.push(m.text());
+      if (m.type() !== "error") return;
+      // Chromium logs every failed load as "... responded with a status of N ...".
+      const status = /status of (\d+)/.exec(m.text());
+      if (status && allowed(Number(status[1]), m.location().url)) return;
+      pageErrors.push(m.text());
     });
     page.on("response", (r) => {
       if (r.status() >= 400 && !allowed(r.status(), r.url())) pageErrors.push(`HTTP ${r.status()} for ${r.url()}`);
     });
-    page.setDefaultTimeout(10_000);
+    // Every wait is for a condition; CI shares two cores with the server.
+    page.setDefaultTimeout(30_000);
     await body(page);
     check(pageErrors.length === 0, `no page errors: ${pageErrors.join("; ")}`);
     log("ok");
