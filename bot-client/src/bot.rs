@@ -22,6 +22,11 @@ use crate::session::{Counters, Session, SessionOptions};
 use crate::stats::SharedStats;
 use crate::tls::{self, TlsClient};
 
+/// How long a churning bot waits between leaving a finished match and
+/// matchmaking again (plus up to half of it as jitter): several ticks, so
+/// every player of the finished room is gone first.
+const CHURN_PAUSE: Duration = Duration::from_millis(250);
+
 /// Reconnect delays: `min`, doubling per failed attempt up to `max`, each with
 /// up to half of it as random jitter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -463,6 +468,19 @@ async fn bot_main(mut d: Driver) -> BotOutcome {
             // A fresh join needs a fresh seat (the old one was used).
             seat = None;
         }
+        // After a match every player of the room leaves at once; matchmaking
+        // again at once could seat a leaver back in that room before the last
+        // of them is gone (it is the fullest room with a free seat), and
+        // such visits could keep a finished room open for ever. A pause of
+        // several ticks lets the room empty, so it closes and the next match
+        // is a new room.
+        if match_over {
+            let pause = CHURN_PAUSE.mul_f64(1.0 + rng.random::<f64>() / 2.0);
+            if !pause_answering(&mut d, pause).await {
+                connected_at_stop = true;
+                break;
+            }
+        }
         d.session.restart(resume);
     }
     d.flush_stats();
@@ -482,7 +500,13 @@ async fn backoff(d: &mut Driver, attempt: u32, rng: &mut SmallRng) -> bool {
     let Some(b) = d.opts.reconnect else {
         return false;
     };
-    let pause = sleep(b.delay(attempt, rng.random::<f64>()));
+    pause_answering(d, b.delay(attempt, rng.random::<f64>())).await
+}
+
+/// Sleeps for `length` while still answering the handle; `false` when the
+/// handle asked the bot to end.
+async fn pause_answering(d: &mut Driver, length: Duration) -> bool {
+    let pause = sleep(length);
     tokio::pin!(pause);
     loop {
         tokio::select! {
