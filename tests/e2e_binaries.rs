@@ -1,7 +1,8 @@
 //! End to end with the real binaries: `ticksync-bot` runs 20 bots for 3 s against
 //! a `ticksync-server` process, exits 0 and writes a JSON report with every field
 //! scripts rely on; the server then drains on SIGTERM and exits 0. With
-//! `--matchmake` the bots take their seats through `POST /matchmake`.
+//! `--matchmake` the bots take their seats through `POST /matchmake`, and take
+//! new ones when the operator closes their room.
 
 mod common;
 
@@ -124,3 +125,115 @@ fn matchmaking_bots_fill_duels_and_report_rooms_and_latency() {
     let status = server.terminate(Duration::from_secs(15));
     assert_eq!(status.code(), Some(0), "server exit after SIGTERM");
 }
+
+/// Closing a room from the admin API (`--monitor`, #18 item 2): its players get
+/// close 4004 and, with `--matchmake --reconnect`, the bot binary matchmakes each
+/// of them again into another room by itself. Asserted from the bot's JSON
+/// report (every closed-out bot re-matchmade, no desync) and from `GET /rooms`
+/// (every bot seated again, the closed room gone).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bots_closed_out_of_a_room_by_the_admin_api_matchmake_again() {
+    const TOKEN: &str = "e2e-admin-token-0123456789";
+    const SQUAD: u64 = 4;
+    let (server_bin, bot_bin) = built_binaries();
+    let capacity = SQUAD.to_string();
+    let mut server = ServerProcess::start(
+        &server_bin,
+        &[
+            "--room-capacity",
+            &capacity,
+            "--monitor",
+            "--admin-token",
+            TOKEN,
+            // The test polls GET /rooms from the bots' address.
+            "--matchmake-rate",
+            "1000",
+            "--matchmake-burst",
+            "1000",
+        ],
+        Duration::from_secs(30),
+    );
+    let bots = (2 * SQUAD).to_string();
+    let run = BotProcess::start(
+        &bot_bin,
+        &server.ws_url(),
+        &[
+            // The closed-out bots are away while they matchmake again.
+            "--max-disconnected-share",
+            "0.9",
+            "--bots",
+            &bots,
+            "--duration",
+            "8s",
+            "--ramp-up",
+            "500ms",
+            "--matchmake",
+            "--reconnect",
+        ],
+    );
+    let addr = server.addr;
+    let seated = || async move {
+        common::fleet::rooms(addr)
+            .await
+            .into_iter()
+            .map(|r| (r.id, r.players))
+            .collect::<Vec<_>>()
+    };
+    common::eventually(
+        WAIT_SEATED,
+        "every bot seated in two full rooms",
+        || async {
+            let rooms = seated().await;
+            rooms.len() == 2 && rooms.iter().all(|(_, n)| *n == SQUAD)
+        },
+    )
+    .await;
+    let closed = seated().await[0].0.clone();
+    let auth = format!("Bearer {TOKEN}");
+    let answer = ticksync_testkit::http::request(
+        addr,
+        "POST",
+        &format!("/rooms/{closed}/close"),
+        &[("Authorization", &auth)],
+        b"",
+    )
+    .await;
+    assert_eq!(answer.status, 200, "POST /rooms/{closed}/close: {answer:?}");
+    common::eventually(
+        WAIT_SEATED,
+        "the closed room's bots seated again elsewhere",
+        || async {
+            let rooms = seated().await;
+            rooms.iter().all(|(id, _)| *id != closed)
+                && rooms.iter().map(|(_, n)| n).sum::<u64>() == 2 * SQUAD
+        },
+    )
+    .await;
+
+    let report = tokio::task::spawn_blocking(move || run.report(BOT_RUN_LIMIT))
+        .await
+        .expect("bot report task");
+    let show = || format!("{report:#}");
+    assert_eq!(count(&report, "/bots_connected"), 2 * SQUAD, "{}", show());
+    assert_eq!(
+        count(&report, "/rematchmades"),
+        SQUAD,
+        "each bot of the closed room matchmade again: {}",
+        show()
+    );
+    assert_eq!(
+        count(&report, "/rematchmake_ms/samples"),
+        SQUAD,
+        "{}",
+        show()
+    );
+    assert_eq!(count(&report, "/resumed"), 0, "4004 is never resumed");
+    assert_eq!(count(&report, "/drained"), 0, "a room close is not a drain");
+    assert_eq!(count(&report, "/desyncs"), 0, "{}", show());
+    assert_eq!(report["passed"], Value::Bool(true), "{}", show());
+    let status = server.terminate(Duration::from_secs(15));
+    assert_eq!(status.code(), Some(0), "server exit after SIGTERM");
+}
+
+/// Seating a handful of bots, or seating them again, on a loaded machine.
+const WAIT_SEATED: Duration = Duration::from_secs(30);
