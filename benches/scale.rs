@@ -16,10 +16,13 @@ use std::hint::black_box;
 mod common;
 
 use common::Rng;
+use bytes::BytesMut;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use ticksync_protocol::{
-    EntityState, FIXED_SCALE, Input, InputSeq, MoveConfig, MoveDir, PlayerId, ResumeToken, Tick,
+    EntityState, FIXED_SCALE, Input, InputSeq, MoveConfig, MoveDir, PlayerId, ResumeToken,
+    SnapshotBody, Tick, codec, snapshot,
 };
+use ticksync_server::sim::interest::carve;
 use ticksync_server::sim::{Grid, HeldView, SimConfig, Views, World};
 
 /// A world of `n` players walking like bots, one input per player per tick.
@@ -90,14 +93,16 @@ fn world_step(c: &mut Criterion) {
 const CLIENTS: u32 = 2_000;
 const RADIUS: u32 = 100 * FIXED_SCALE as u32;
 
-/// 64 consecutive ticks of a 2,000-player world, replayed forth and back so a
-/// bench can run for as long as it likes on realistic motion.
+/// 256 consecutive ticks of a 2,000-player world (10 MB), replayed in a loop so
+/// a bench can run for as long as it likes on realistic motion. Forward only:
+/// with wire v2 a tick replayed backwards lists every entity (it moves against
+/// its velocity); the wrap from the last tick to the first does, once in 256.
 fn recorded_ticks() -> Vec<Vec<EntityState>> {
     let mut w = Walkers::new(CLIENTS);
     for _ in 0..30 {
         w.tick();
     }
-    (0..64)
+    (0..256)
         .map(|_| {
             w.tick();
             w.world.view().to_vec()
@@ -106,8 +111,7 @@ fn recorded_ticks() -> Vec<Vec<EntityState>> {
 }
 
 fn frame_of(k: u64, len: usize) -> usize {
-    let k = (k % (2 * len as u64 - 2)) as usize;
-    if k < len { k } else { 2 * len - 2 - k }
+    (k % len as u64) as usize
 }
 
 fn grid(c: &mut Criterion) {
@@ -123,7 +127,12 @@ fn grid(c: &mut Criterion) {
             grid.rebuild(&ticks[frame_of(k, ticks.len())]);
         })
     });
-    for (name, cell) in [("cell_r", RADIUS), ("cell_r_half", RADIUS / 2)] {
+    for (name, cell) in [
+        ("cell_r", RADIUS),
+        ("cell_r_half", RADIUS / 2),
+        ("cell_r_quarter", RADIUS / 4),
+        ("cell_r_eighth", RADIUS / 8),
+    ] {
         let mut grid = Grid::with_cell(RADIUS, cell, max);
         let view = &ticks[0];
         grid.rebuild(view);
@@ -188,5 +197,95 @@ fn snapshots(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, world_step, grid, snapshots);
+/// The per-client cost of exact circles (R = 100, 2,000 clients): the tick's
+/// path ([`Views`]) next to `reference`, the same work done by the public pieces
+/// one after the other as the exact-circle encoder did before issue #15 item 3
+/// (cells of R, a delta that hashes every entity of the view for the checksum,
+/// header and body written into a buffer, then copied into the frame arena).
+/// `query` and `query_delta` are the tick path's first steps alone (cells of
+/// R/4, the checksum summed by the query), for the breakdown. Every variant
+/// walks the same recorded ticks with every client's held view.
+fn exact_circles(c: &mut Criterion) {
+    let ticks = recorded_ticks();
+    let max = MoveConfig::from_units(100.0, 30, 1000.0).world_max;
+    let mut g = c.benchmark_group("exact_circles_2000_clients");
+    g.throughput(Throughput::Elements(u64::from(CLIENTS)));
+
+    let mut views = Views::new(RADIUS, 0, max, 32);
+    let mut held: Vec<HeldView> = (0..CLIENTS).map(|_| HeldView::default()).collect();
+    let mut tick = 0u32;
+    g.bench_function("views", |b| {
+        b.iter(|| {
+            tick += 1;
+            let view = &ticks[frame_of(u64::from(tick), ticks.len())];
+            views.begin_tick(Tick(tick), view);
+            for (e, h) in view.iter().zip(&mut held) {
+                black_box(views.frame(e.pos, h, false, InputSeq(tick)));
+                views.commit(h);
+            }
+        })
+    });
+
+    for step in [Step::Query, Step::QueryDelta, Step::Reference] {
+        let mut grid = match step {
+            Step::Reference => Grid::new(RADIUS, max),
+            _ => Grid::for_views(RADIUS, max),
+        };
+        let mut held: Vec<HeldView> = (0..CLIENTS).map(|_| HeldView::default()).collect();
+        let (mut out, mut body, mut buf) = (Vec::new(), SnapshotBody::default(), Vec::new());
+        let mut arena = BytesMut::new();
+        let mut tick = 0u32;
+        g.bench_function(step.name(), |b| {
+            b.iter(|| {
+                tick += 1;
+                let t = Tick(tick);
+                let view = &ticks[frame_of(u64::from(tick), ticks.len())];
+                grid.rebuild(view);
+                for (e, h) in view.iter().zip(&mut held) {
+                    let sum = grid.view_into(e.pos, &mut out);
+                    match (step, h.tick) {
+                        (Step::Query, _) => {}
+                        (_, None) => snapshot::full_into(t, &out, &mut body),
+                        (Step::QueryDelta, Some(base)) => {
+                            snapshot::delta_lists_into(t, base, &h.entities, &out, max, &mut body);
+                            body.checksum = sum;
+                        }
+                        (Step::Reference, Some(base)) => {
+                            snapshot::delta_into(t, base, &h.entities, &out, max, &mut body)
+                        }
+                    }
+                    if step == Step::Reference {
+                        buf.clear();
+                        codec::encode_snapshot_header(InputSeq(tick), &mut buf);
+                        codec::encode_snapshot_body(&body, &mut buf);
+                        black_box(carve(&mut arena, &buf));
+                    }
+                    black_box(&body);
+                    std::mem::swap(&mut out, &mut h.entities);
+                    h.tick = Some(t);
+                }
+            })
+        });
+    }
+    g.finish();
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Step {
+    Query,
+    QueryDelta,
+    Reference,
+}
+
+impl Step {
+    fn name(self) -> &'static str {
+        match self {
+            Step::Query => "query",
+            Step::QueryDelta => "query_delta",
+            Step::Reference => "reference",
+        }
+    }
+}
+
+criterion_group!(benches, world_step, grid, snapshots, exact_circles);
 criterion_main!(benches);

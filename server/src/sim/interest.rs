@@ -4,9 +4,10 @@
 //! counting sort, linear in entities plus cells, into buffers reused across
 //! ticks). A client's view is every entity within the view radius of its own
 //! position — an exact circle test in integer math on the fixed-point grid, so the
-//! client's own entity is always in it — gathered from the few cells the circle
-//! touches. Within a cell, entities stay sorted by id, so a view is a handful of
-//! sorted runs that one small sort merges.
+//! client's own entity is always in it — gathered from the cells the circle
+//! touches (each row of cells clipped to the circle's width there) and read back
+//! in id order from a bitmap. The view's checksum comes with it, summed from
+//! entity hashes made once per tick at rebuild.
 //!
 //! [`ViewEncoder`] turns a view into the client's next `Snapshot` message: a delta
 //! against the view the client holds ([`HeldView`], the last one enqueued to it),
@@ -15,7 +16,10 @@
 
 use bytes::{Bytes, BytesMut};
 use glam::IVec2;
-use ticksync_protocol::{EntityState, FixedPos, InputSeq, SnapshotBody, Tick, codec, snapshot};
+use ticksync_protocol::checksum::entity_hash;
+use ticksync_protocol::{
+    Checksum, EntityState, FixedPos, InputSeq, SnapshotBody, Tick, codec, snapshot,
+};
 
 /// Most cells along one axis: bounds the grid's memory and rebuild cost when the
 /// radius is tiny compared with the world (the query then spans more cells).
@@ -41,6 +45,9 @@ pub struct Grid {
     entries: Vec<Entry>,
     /// The indexed view, sorted by id: `Entry::slot` points into it.
     source: Vec<EntityState>,
+    /// Each indexed entity's checksum hash (`checksum::entity_hash`), by slot:
+    /// hashed once per tick instead of once per view that holds it.
+    hashes: Vec<u32>,
     /// Query scratch: one bit per slot, set for the entities in view.
     bits: Vec<u64>,
     /// Rebuild scratch: each entity's cell, then the scatter cursors.
@@ -53,10 +60,25 @@ impl Grid {
     /// coordinates run from 0 to `world_max` inclusive. Cells are `radius` wide,
     /// or wider when that would exceed 256 cells per axis.
     pub fn new(radius: u32, world_max: IVec2) -> Grid {
-        let radius = radius.clamp(1, i32::MAX as u32 / 4) as i32;
+        Grid::capped(radius, radius, world_max)
+    }
+
+    /// The grid exact per-client circles query ([`ViewEncoder`]): cells of a
+    /// quarter of the radius, or wider when that would exceed 256 cells per
+    /// axis. With small cells the query's row clipping leaves fewer candidates
+    /// outside the circle (75 instead of 141 for a 57-entity view, R = 100 at
+    /// 2,000 players), for a few more rows per query (`benches/scale.rs`, group
+    /// `grid`, measures cells of R to R/8).
+    pub fn for_views(radius: u32, world_max: IVec2) -> Grid {
+        Grid::capped(radius, radius / 4, world_max)
+    }
+
+    /// A grid of cells `cell` wide, raised to keep at most 256 cells per axis.
+    fn capped(radius: u32, cell: u32, world_max: IVec2) -> Grid {
         let span = world_max.x.max(world_max.y).max(0) + 1;
         let min_cell = (span + MAX_CELLS_PER_AXIS - 1) / MAX_CELLS_PER_AXIS;
-        Grid::with_cell(radius as u32, radius.max(min_cell) as u32, world_max)
+        let cell = cell.clamp(1, i32::MAX as u32 / 4).max(min_cell as u32);
+        Grid::with_cell(radius, cell, world_max)
     }
 
     /// The smallest cell side [`Grid::with_cell`] accepts for this world: it
@@ -86,6 +108,7 @@ impl Grid {
             starts: vec![0; (cols * rows) as usize + 1],
             entries: Vec::new(),
             source: Vec::new(),
+            hashes: Vec::new(),
             bits: Vec::new(),
             cell_of: Vec::new(),
             cursor: Vec::new(),
@@ -135,6 +158,9 @@ impl Grid {
         debug_assert!(snapshot::is_sorted_view(entities));
         self.source.clear();
         self.source.extend_from_slice(entities);
+        self.hashes.clear();
+        self.hashes
+            .extend(entities.iter().map(|e| entity_hash(e.id, e.pos)));
         self.starts.fill(0);
         self.cell_of.clear();
         for e in entities {
@@ -171,12 +197,13 @@ impl Grid {
     }
 
     /// Writes into `out` (cleared first) every entity within the radius of
-    /// `center`, sorted by id.
-    pub fn view_into(&mut self, center: FixedPos, out: &mut Vec<EntityState>) {
+    /// `center`, sorted by id, and returns the view's checksum
+    /// (`snapshot::view_checksum(out)`, summed from hashes made at rebuild).
+    pub fn view_into(&mut self, center: FixedPos, out: &mut Vec<EntityState>) -> Checksum {
         out.clear();
         let r = self.radius;
-        let (x0, y0) = self.cell_xy(FixedPos(center.0 - IVec2::splat(r)));
-        let (x1, y1) = self.cell_xy(FixedPos(center.0 + IVec2::splat(r)));
+        let (_, y0) = self.cell_xy(FixedPos(center.0 - IVec2::splat(r)));
+        let (_, y1) = self.cell_xy(FixedPos(center.0 + IVec2::splat(r)));
         let r2 = i64::from(r) * i64::from(r);
         let (px, py) = (i64::from(center.0.x), i64::from(center.0.y));
         // Mark hits in a bitmap indexed by slot (id order), then read it in
@@ -186,6 +213,26 @@ impl Grid {
         self.bits.resize(self.source.len().div_ceil(64), 0);
         let (mut lo, mut hi) = (usize::MAX, 0);
         for cy in y0..=y1 {
+            // Only the cells of this row that the circle reaches: its half-width
+            // where it comes closest to the row's band of y (the edge rows also
+            // hold what clamps into them).
+            let top = if cy == 0 {
+                i64::MIN / 4
+            } else {
+                i64::from(cy * self.cell)
+            };
+            let bottom = if cy + 1 == self.rows {
+                i64::MAX / 4
+            } else {
+                i64::from((cy + 1) * self.cell - 1)
+            };
+            let dy = (top - py).max(py - bottom).max(0);
+            if dy > i64::from(r) {
+                continue;
+            }
+            let half = isqrt(r2 - dy * dy) as i32;
+            let (x0, _) = self.cell_xy(FixedPos(IVec2::new(center.0.x - half, center.0.y)));
+            let (x1, _) = self.cell_xy(FixedPos(IVec2::new(center.0.x + half, center.0.y)));
             let row = (cy * self.cols) as usize;
             let from = self.starts[row + x0 as usize] as usize;
             let to = self.starts[row + x1 as usize + 1] as usize;
@@ -200,18 +247,34 @@ impl Grid {
                 hi = hi.max(w);
             }
         }
+        let mut sum = 0u32;
         if lo > hi {
-            return;
+            return Checksum(sum);
         }
         for (w, &word) in self.bits[lo..=hi].iter().enumerate() {
             let mut word = word;
             let base = (lo + w) << 6;
             while word != 0 {
-                out.push(self.source[base + word.trailing_zeros() as usize]);
+                let slot = base + word.trailing_zeros() as usize;
+                out.push(self.source[slot]);
+                sum = sum.wrapping_add(self.hashes[slot]);
                 word &= word - 1;
             }
         }
+        Checksum(sum)
     }
+}
+
+/// The largest `h` with `h * h <= v` (`v >= 0`).
+fn isqrt(v: i64) -> i64 {
+    let mut h = (v as f64).sqrt() as i64;
+    while h * h > v {
+        h -= 1;
+    }
+    while (h + 1) * (h + 1) <= v {
+        h += 1;
+    }
+    h
 }
 
 /// What one client holds: the entity set of the last snapshot enqueued to it
@@ -264,21 +327,12 @@ impl ViewEncoder {
         ack: InputSeq,
         arena: &mut BytesMut,
     ) -> Bytes {
-        grid.view_into(center, &mut self.view);
-        self.encode_view(tick, held, full, ack, arena)
-    }
-
-    fn encode_view(
-        &mut self,
-        tick: Tick,
-        held: &HeldView,
-        full: bool,
-        ack: InputSeq,
-        arena: &mut BytesMut,
-    ) -> Bytes {
+        let checksum = grid.view_into(center, &mut self.view);
         match held.tick {
             Some(base) if !full && base < tick => {
-                snapshot::delta_into(
+                // The grid summed the view's checksum from per-tick entity
+                // hashes; the delta only walks the two views.
+                snapshot::delta_lists_into(
                     tick,
                     base,
                     &held.entities,
@@ -286,6 +340,7 @@ impl ViewEncoder {
                     self.world_max,
                     &mut self.body,
                 );
+                self.body.checksum = checksum;
                 self.last_full = false;
             }
             _ => {

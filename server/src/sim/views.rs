@@ -48,7 +48,7 @@ impl Views {
                 Grid::with_cell(r, c.min(r), world_max),
                 CellViews::new(world_max),
             ),
-            (r, _) => Mode::Exact(Grid::new(r, world_max), ViewEncoder::new(world_max)),
+            (r, _) => Mode::Exact(Grid::for_views(r, world_max), ViewEncoder::new(world_max)),
         };
         Views {
             mode,
