@@ -264,7 +264,7 @@ end
 return out
 "#;
 
-/// What [`CLAIM`] answers for a reservation that ran out.
+/// What the claim script (`CLAIM`) answers for a reservation that ran out.
 pub const EXPIRED: &str = "expired";
 
 /// The scripts, loaded once (EVALSHA, falling back to EVAL after a Redis
