@@ -55,9 +55,7 @@ async fn settled_world(room: &RoomHandle) -> (Tick, Vec<EntityState>) {
             // 3.5 ticks of the slowest kind: an input still in flight lands meanwhile.
             tokio::time::sleep(Duration::from_millis(700)).await;
             let (t, w) = common::room_world(room).await;
-            // At rest, not only unchanged: a player pushing into a corner keeps its
-            // position while its queued inputs still give it a velocity.
-            if w == world && w.iter().all(|e| e.vel == glam::IVec2::ZERO) {
+            if w == world && common::at_rest(&w) {
                 return;
             }
             (tick, world) = (t, w);

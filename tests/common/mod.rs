@@ -235,6 +235,13 @@ pub async fn room_world(room: &RoomHandle) -> (Tick, Vec<EntityState>) {
         .expect("the room is open")
 }
 
+/// Whether every entity of `world` stands still (wire v2: a velocity of zero).
+/// Unchanged positions alone do not say so: a player pushing into a corner keeps
+/// its position while its queued inputs still give it a velocity.
+pub fn at_rest(world: &[EntityState]) -> bool {
+    world.iter().all(|e| e.vel == glam::IVec2::ZERO)
+}
+
 /// [`quiesce_and_compare`] for the bots of one room against that room's world.
 pub async fn quiesce_and_compare_in(room: &RoomHandle, bots: &[BotHandle]) -> Settled {
     for b in bots {
@@ -244,7 +251,6 @@ pub async fn quiesce_and_compare_in(room: &RoomHandle, bots: &[BotHandle]) -> Se
         v.quiesced && v.all_inputs_acked()
     })
     .await;
-    let at_rest = |world: &[EntityState]| world.iter().all(|e| e.vel == glam::IVec2::ZERO);
     eventually(WAIT, "the room's world at rest", || async {
         at_rest(&room_world(room).await.1)
     })
