@@ -2,8 +2,9 @@
 //! share it. Seats are reserved atomically across members (never past a
 //! room's capacity), a reserved seat is claimed once on the room's member, a
 //! member that stops heartbeating is forgotten within its TTL, a draining
-//! member gets no seats, and a Redis restart costs no tick and is healed by
-//! the heartbeats.
+//! member gets no seats, a Redis restart costs no tick and is healed by the
+//! heartbeats, and a room everyone has left is not offered again (the same
+//! rule as a single process).
 
 mod common;
 
@@ -394,5 +395,43 @@ async fn a_seat_that_runs_out_while_being_claimed_is_refused_as_expired_not_as_u
             .any(|r| r.info.id == b.listing.room && r.info.players + r.info.reserved == 0)
     })
     .await;
+    common::shutdown(members.into_iter().next().expect("the member")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fleet_room_everyone_has_left_is_not_offered_again() {
+    let redis = RedisServer::start();
+    let members = start_members(&redis, 1, Duration::from_secs(5)).await;
+    let m = &members[0];
+    // A match: one player takes the seat, plays, and leaves.
+    let first = matchmake_on(m).await.expect("a seat");
+    let bot = join_seat(&first, 11).await;
+    let room = m.room(first.listing.room).expect("the room runs here");
+    eventually(WAIT, "the room to count the player", || async {
+        room.players() == 1
+    })
+    .await;
+    within(WAIT, "the bot to leave", bot.close()).await;
+    eventually(WAIT, "the room to be empty", || async {
+        room.seats.taken() == 0
+    })
+    .await;
+
+    // The next player gets a fresh room, as from a single process
+    // (`policy::matchmake_order`): the fleet-wide listing skips the empty
+    // room, and so does the member asked to open one (which used to reserve
+    // in its own emptiest room, refilling a match that was over).
+    let next = matchmake_on(m).await.expect("a seat");
+    assert_ne!(
+        next.listing.room, first.listing.room,
+        "a room everyone has left was offered again"
+    );
+    assert!(m.room(next.listing.room).is_some());
+    // ... and once its player is on the way, that room is shared.
+    let third = matchmake_on(m).await.expect("a seat");
+    assert_eq!(third.listing.room, next.listing.room);
+    // The empty room stays open (it closes at --room-idle-timeout), unoffered.
+    assert!(m.room(first.listing.room).is_some());
+    drop(room);
     common::shutdown(members.into_iter().next().expect("the member")).await;
 }

@@ -56,7 +56,8 @@ pub enum Opened {
 
 impl Fleet {
     /// A room of `kind` with `seat` reserved in it, on this member: one of its
-    /// rooms that has a free seat, else a new one. One at a time per member,
+    /// rooms that `POST /matchmake` would offer (a free seat and someone in it
+    /// or on the way, `policy::matchmake_order`), else a new one. One at a time per member,
     /// so concurrent requests that all found every room full share a room.
     pub async fn open_here(
         &self,
@@ -68,10 +69,17 @@ impl Fleet {
         if self.is_draining() {
             return Ok(Opened::Refused(CreateError::Draining.to_string()));
         }
-        let rooms = &self.host.env().rooms;
-        let handles = rooms.handles(Some(kind));
-        let mine = handles.iter().map(|r| local_listing(r)).collect();
-        for l in policy::join_order(mine, kind) {
+        // Its own rooms as `POST /matchmake` ranks rooms (the same policy as a
+        // single process): one that another create request just opened has a
+        // reservation and is shared; one everyone has left is not offered.
+        let mine = self
+            .fleet_open_rooms(kind)
+            .await?
+            .into_iter()
+            .filter(|r| r.member == self.member)
+            .map(|r| r.listing)
+            .collect();
+        for l in policy::matchmake_order(mine, kind) {
             if self.reserve(l.room, seat, stored).await? {
                 return Ok(Opened::Room(Listing {
                     endpoint: self.url.clone(),

@@ -123,8 +123,9 @@ return 1
 /// The open rooms of a kind on live, non-draining members, with their seats
 /// taken (the owner's count plus live reservations).
 ///
-/// ARGV: prefix, kind. Returns 5 strings per room: id, capacity, taken,
-/// member url, member id.
+/// ARGV: prefix, kind. Returns 6 strings per room: id, capacity, taken,
+/// member url, member id, live reservations (so the owner can put its own
+/// count, fresher than its last heartbeat's, in place of the directory's).
 const OPEN_ROOMS: &str = r#"
 local P = ARGV[1]
 local kk = P .. 'kind:' .. ARGV[2]
@@ -141,6 +142,7 @@ for _, rid in ipairs(redis.call('ZRANGE', kk, 0, -1)) do
       table.insert(out, tostring(tonumber(r[3]) + pending))
       table.insert(out, mem[1])
       table.insert(out, r[1])
+      table.insert(out, tostring(pending))
     end
   end
 end

@@ -17,8 +17,21 @@ use crate::room::{RoomHandle, RoomId};
 impl Fleet {
     /// The open rooms of `kind` on live, non-draining members, with their
     /// seats taken (including live reservations); `endpoint` is the member's
-    /// public URL.
+    /// public URL. For this member's own rooms `taken` is the room's count
+    /// now plus the live reservations, not the count of the last heartbeat:
+    /// players who left since are not counted, so a room everyone has left is
+    /// seen as such at once (`policy::matchmake_order` offers it no more).
     pub async fn open_rooms(&self, kind: &str) -> Result<Vec<Listing>, FleetError> {
+        Ok(self
+            .fleet_open_rooms(kind)
+            .await?
+            .into_iter()
+            .map(|r| r.listing)
+            .collect())
+    }
+
+    /// [`Fleet::open_rooms`] with the member of each room.
+    pub(super) async fn fleet_open_rooms(&self, kind: &str) -> Result<Vec<OpenRoom>, FleetError> {
         let flat: Vec<String> = self
             .run(
                 self.scripts
@@ -28,15 +41,26 @@ impl Fleet {
                     .arg(kind),
             )
             .await?;
+        let rooms = &self.host.env().rooms;
         Ok(flat
-            .chunks_exact(5)
+            .chunks_exact(6)
             .filter_map(|c| {
-                Some(Listing {
-                    room: c[0].parse().ok()?,
-                    kind: kind.to_string(),
-                    capacity: num(&c[1]),
-                    taken: num(&c[2]),
-                    endpoint: c[3].clone(),
+                let room: RoomId = c[0].parse().ok()?;
+                let mut taken = num(&c[2]);
+                if c[4] == self.member {
+                    // Gone here: closed since the last heartbeat.
+                    let here = rooms.get(room)?;
+                    taken = here.seats.taken().saturating_add(num(&c[5]));
+                }
+                Some(OpenRoom {
+                    listing: Listing {
+                        room,
+                        kind: kind.to_string(),
+                        capacity: num(&c[1]),
+                        taken,
+                        endpoint: c[3].clone(),
+                    },
+                    member: c[4].clone(),
                 })
             })
             .collect())
@@ -155,6 +179,15 @@ const CLAIM_WAIT_WARN: Duration = Duration::from_millis(250);
 /// Whole microseconds, saturating.
 pub(super) fn micros(d: Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
+
+/// An open room of the fleet and the member that runs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct OpenRoom {
+    /// The room as the matchmaker orders it.
+    pub listing: Listing,
+    /// Its member's id.
+    pub member: String,
 }
 
 /// What [`Fleet::claim`] found in Redis.
