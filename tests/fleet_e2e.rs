@@ -21,6 +21,7 @@ use common::raw::{Ended, RawClient};
 use common::{WAIT, within};
 use ticksync_bot::{Backoff, BotHandle, BotOptions, Matchmaking};
 use ticksync_protocol::{ClientMsg, ErrorCode, Hello, PROTOCOL_VERSION, SUBPROTOCOL};
+use ticksync_testkit::forge_seat_token;
 
 /// Players in the suite's run; `TICKSYNC_FLEET_PLAYERS` sets another number
 /// for a load run (docs/SCALING.md: 300).
@@ -170,14 +171,6 @@ async fn refused(nginx: SocketAddr, seat: &Seat, token: &str, why: &str) {
     assert_eq!(ended, Ended::Closed(Some(1008)), "{why}");
 }
 
-/// The same token with one character of its signature changed.
-fn forge(token: &str) -> String {
-    let mut bytes = token.as_bytes().to_vec();
-    let last = bytes.last_mut().expect("a token");
-    *last = if *last == b'A' { b'B' } else { b'A' };
-    String::from_utf8(bytes).expect("ascii")
-}
-
 /// Missed ticks of every live member, by member.
 async fn missed_ticks(fleet: &FleetProcesses) -> BTreeMap<String, f64> {
     let mut missed = BTreeMap::new();
@@ -229,7 +222,13 @@ async fn a_fleet_of_processes_behind_nginx_survives_a_killed_member_and_a_redis_
     let mut first = hello(nginx, &seat, &seat.token).await;
     first.welcome().await;
     refused(nginx, &seat, &seat.token, "already used").await;
-    refused(nginx, &seat, &forge(&seat.token), "invalid signature").await;
+    refused(
+        nginx,
+        &seat,
+        &forge_seat_token(&seat.token),
+        "invalid signature",
+    )
+    .await;
     first.close_normal().await;
 
     let per_member = settled_rooms(nginx, total).await;

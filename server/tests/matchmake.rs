@@ -15,6 +15,7 @@ use ticksync_server::auth::{self, AuthSecret};
 use ticksync_server::config::IpList;
 use ticksync_server::metrics::{ApiRoute, MatchmakeOutcome};
 use ticksync_server::room::RoomId;
+use ticksync_testkit::forge_seat_token;
 use ticksync_testkit::http::{self, Response};
 use ticksync_testkit::raw::{Ended, RawClient};
 
@@ -141,17 +142,7 @@ async fn forged_reused_foreign_and_missing_seat_tokens_are_refused() {
     let other = matchmake(addr, r#"{"kind":"default"}"#, &[]).await;
     let (url, token) = (str_of(&a["url"]), str_of(&a["token"]));
 
-    // Forged: the signature's first character changed. Not its last: that one
-    // also carries base64's unused low bits, so 'A' -> 'B' there only changes
-    // padding bits and the token is refused as malformed instead (1 run in 16).
-    let dot = token.find('.').expect("payload.signature") + 1;
-    let first = &token[dot..=dot];
-    let forged = format!(
-        "{}{}{}",
-        &token[..dot],
-        if first == "A" { "B" } else { "A" },
-        &token[dot + 1..]
-    );
+    let forged = forge_seat_token(token);
     refused(hello(addr, url, None, &forged).await, "invalid signature").await;
     // Presented at another room's URL.
     refused(

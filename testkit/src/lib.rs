@@ -24,3 +24,15 @@ pub async fn within<T>(limit: Duration, what: &str, fut: impl Future<Output = T>
         Err(_) => panic!("timed out after {limit:?} waiting for {what}"),
     }
 }
+
+/// `token` (`payload.signature`, base64url) with the first character of its
+/// signature changed, so the server must refuse it as forged ("invalid
+/// signature"). Not the last character: that one also carries base64's unused
+/// low bits, so changing 'A' to 'B' there only changes padding bits and the
+/// token is refused as malformed instead (1 token in 16).
+pub fn forge_seat_token(token: &str) -> String {
+    let dot = token.find('.').expect("a seat token is payload.signature") + 1;
+    let first = &token[dot..=dot];
+    let swapped = if first == "A" { "B" } else { "A" };
+    format!("{}{swapped}{}", &token[..dot], &token[dot + 1..])
+}
