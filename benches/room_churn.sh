@@ -6,11 +6,11 @@
 # BOTS / 8 / (MATCH + a join) rooms a second). 127.0.0.1 only; everything stops
 # by itself after DURATION.
 #
-# Every 5 s the server's RSS and its room figures (/metrics) are sampled; the
-# summary compares the RSS once the churn is steady (the first sample at or
-# after WARMUP) with the last one of the run, and checks that after the bots
-# leave the server has no room and no player left, and as many rooms closed
-# as opened.
+# Every 5 s the server's RSS (process_resident_memory_bytes) and its room
+# figures are sampled from /metrics; the summary compares the RSS once the
+# churn is steady (the first sample at or after WARMUP) with the last one of
+# the run, and checks that after the bots leave the server has no room and no
+# player left, and as many rooms closed as opened.
 #
 # Between two matches a bot is away (the pause that lets the room empty,
 # matchmaking, joining): the bots may be disconnected for half their time
@@ -49,7 +49,7 @@ sample() {
     local t=$1 m="$OUT/metrics_$tag.txt"
     curl -sf "http://127.0.0.1:$PORT/metrics" >"$m" || return 0
     printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$t" \
-        "$(awk '/^VmRSS:/ {print $2}' "/proc/$spid/status")" \
+        "$(awk '$1 == "process_resident_memory_bytes" {printf "%d", $2 / 1024}' "$m")" \
         "$(metric ticksync_rooms "$m")" "$(metric ticksync_players "$m")" \
         "$(metric ticksync_rooms_created_total "$m")" \
         "$(metric_sum ticksync_rooms_closed_total "$m")" >>"$samples"

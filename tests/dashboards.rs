@@ -440,6 +440,7 @@ async fn dashboard_and_alerts_query_only_what_the_server_exports() {
         "ticksync_connections_refused_total",
         "ticksync_rtt_seconds_bucket",
         "ticksync_matchmakes_total",
+        "process_resident_memory_bytes",
     ] {
         assert!(
             used.contains(family),

@@ -37,7 +37,10 @@ fn documented() -> BTreeMap<String, DocMetric> {
         .and_then(|rest| rest.split("\n## ").next())
         .expect("OPERATIONS.md has a section '## 4. Metrics'");
     let mut out = BTreeMap::new();
-    for row in section.lines().filter(|l| l.starts_with("| `ticksync_")) {
+    let rows = section
+        .lines()
+        .filter(|l| l.starts_with("| `ticksync_") || l.starts_with("| `process_"));
+    for row in rows {
         let cells: Vec<&str> = row.split('|').map(str::trim).collect();
         let name = quoted(cells[1]).remove(0);
         let mut label = quoted(cells[3]);
@@ -49,6 +52,10 @@ fn documented() -> BTreeMap<String, DocMetric> {
             kind: cells[2].to_string(),
             label,
         };
+        // The process collector reads /proc: Linux only.
+        if name.starts_with("process_") && !cfg!(target_os = "linux") {
+            continue;
+        }
         assert!(out.insert(name.clone(), row).is_none(), "{name} twice");
     }
     assert!(
@@ -119,5 +126,45 @@ async fn first_scrape_shows_every_documented_family_and_label_value_at_zero() {
             assert_eq!(samples[&series], 0.0, "{series} on a fresh server");
         }
     }
+    common::shutdown(server).await;
+}
+
+/// The `process_*` families are this process's own figures, in the units
+/// their names say (the server runs in the test's process, so the test reads
+/// the same `/proc/self`).
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn process_families_report_this_process_in_bytes_and_seconds() {
+    let server = common::start_server(Config::for_tests()).await;
+    let (status, text) = common::attack::http_get(server.local_addr(), "/metrics").await;
+    assert_eq!(status, 200);
+    let (_, samples) = parse_scrape(&text);
+    let status = std::fs::read_to_string("/proc/self/status").expect("procfs");
+    let vm_rss_kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().strip_suffix("kB")?.trim().parse().ok())
+        .expect("VmRSS in /proc/self/status");
+    let rss = samples["process_resident_memory_bytes"];
+    let ratio = rss / (vm_rss_kib * 1024.0);
+    assert!(
+        (0.8..1.25).contains(&ratio),
+        "process_resident_memory_bytes {rss} against VmRSS {vm_rss_kib} kB"
+    );
+    assert!(samples["process_virtual_memory_bytes"] >= rss);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs_f64();
+    let started = samples["process_start_time_seconds"];
+    assert!(
+        started <= now + 1.0 && started > now - 600.0,
+        "started at {started}, now {now}"
+    );
+    let cpu = samples["process_cpu_seconds_total"];
+    assert!(cpu > 0.0 && cpu < 600.0, "{cpu} s of CPU");
+    // The listener and the test's own connection at least.
+    assert!(samples["process_open_fds"] >= 2.0);
+    assert!(samples["process_max_fds"] >= samples["process_open_fds"]);
     common::shutdown(server).await;
 }

@@ -1,12 +1,15 @@
 //! Prometheus metrics: one registry with every counter the server exports, encoded
 //! by `prometheus-client` for `GET /metrics`. Labelled counters export every label
-//! value from the first scrape ([`ByReason`]); docs/OPERATIONS.md section 4 lists
-//! every family and label value, and a test holds the two together.
+//! value from the first scrape ([`ByReason`]); the standard `process_*` families
+//! are read from `/proc` at each scrape ([`ProcessCollector`]). docs/OPERATIONS.md
+//! section 4 lists every family and label value, and a test holds the two together.
 
 mod agones;
+mod process;
 mod reasons;
 
 pub use agones::AgonesMetrics;
+pub use process::{ProcessCollector, ProcessStats, SysUnits};
 pub use reasons::{
     AdminRefusal, ApiRoute, ByReason, DisconnectReason, InputRejection, MatchmakeOutcome, Reasons,
     Refusal, ReloadResult, RoomCloseReason, SdkCall,
@@ -289,6 +292,7 @@ impl Metrics {
             "Requests to the monitor or the admin API refused for their credential, by reason",
             self.admin_refused.family(),
         );
+        r.register_collector(Box::new(ProcessCollector));
         self
     }
 
@@ -424,5 +428,17 @@ mod tests {
             assert!(text.contains(name), "missing {name} in:\n{text}");
         }
         assert_eq!(m.inputs_rejected(InputRejection::stale), 2);
+        if cfg!(target_os = "linux") {
+            for family in [
+                "# TYPE process_cpu_seconds counter",
+                "\nprocess_cpu_seconds_total ",
+                "\nprocess_resident_memory_bytes ",
+                "\nprocess_virtual_memory_bytes ",
+                "\nprocess_start_time_seconds ",
+                "\nprocess_open_fds ",
+            ] {
+                assert!(text.contains(family), "missing {family} in:\n{text}");
+            }
+        }
     }
 }
