@@ -11,7 +11,6 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -20,7 +19,7 @@ use serde_json::Value;
 
 use common::bins::wait_with_limit;
 use common::bins::{BotProcess, built_binaries, report_count as count};
-use common::fleet::{FleetProcesses, rooms};
+use common::fleet::{FleetProcesses, players_per_member};
 use common::web::{NODE_LIMIT, chromium, ensure_node_modules, web_dir};
 use common::{WAIT, eventually};
 
@@ -31,15 +30,6 @@ const CAPACITY: u32 = 4;
 const RUN: &str = "12s";
 /// The bot run with its connects, drain and report, on a loaded machine.
 const BOT_LIMIT: Duration = Duration::from_secs(60);
-
-/// Players per member, as `GET /rooms` through nginx lists them.
-async fn players_per_member(fleet: &FleetProcesses) -> BTreeMap<String, u64> {
-    let mut per = BTreeMap::new();
-    for r in rooms(fleet.nginx.addr).await {
-        *per.entry(r.member).or_default() += r.players;
-    }
-    per
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bots_rematchmake_onto_another_member_when_theirs_drains() {

@@ -5,6 +5,7 @@
 //! /matchmake`, `GET /rooms`) and what a test reads off each member
 //! (`/metrics`) or off Redis.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::process::Command;
 use std::time::Duration;
@@ -56,6 +57,16 @@ impl FleetProcesses {
     /// `--public-url http://<nginx>/m/mI`, the shared secret and `args`, then
     /// nginx routing to them.
     pub fn start(n: usize, args: &[&str]) -> FleetProcesses {
+        FleetProcesses::start_each(n, args, |_| Vec::new())
+    }
+
+    /// [`FleetProcesses::start`] with more arguments for each member, by its
+    /// id (e.g. its own Agones SDK stand-in).
+    pub fn start_each(
+        n: usize,
+        args: &[&str],
+        own: impl Fn(&str) -> Vec<String>,
+    ) -> FleetProcesses {
         let (server, _) = built_binaries();
         let redis = RedisServer::start();
         // The members hand out URLs under nginx's address: pick it first.
@@ -78,6 +89,7 @@ impl FleetProcesses {
                 .map(String::from)
                 .collect::<Vec<_>>();
                 all.extend(args.iter().map(|a| a.to_string()));
+                all.extend(own(&id));
                 let all: Vec<&str> = all.iter().map(String::as_str).collect();
                 let process = ServerProcess::start(&server, &all, Duration::from_secs(30));
                 Member {
@@ -128,6 +140,14 @@ impl FleetProcesses {
         self.take(id).terminate(limit)
     }
 
+    /// Waits at most `limit` for member `id` to exit by itself (its Agones
+    /// GameServer deleted, say); its exit status and its logs.
+    pub fn wait_exit(&mut self, id: &str, limit: Duration) -> (std::process::ExitStatus, String) {
+        let mut process = self.take(id);
+        let status = process.wait(limit);
+        (status, process.output())
+    }
+
     /// Member `id`'s process, which must run; the member counts as gone after.
     fn take(&mut self, id: &str) -> ServerProcess {
         let member = self
@@ -162,6 +182,15 @@ pub struct Seat {
     pub token: String,
     /// The member the URL names (`/m/<member>/`).
     pub member: String,
+}
+
+/// Players per member, as `GET /rooms` through the fleet's nginx lists them.
+pub async fn players_per_member(fleet: &FleetProcesses) -> BTreeMap<String, u64> {
+    let mut per = BTreeMap::new();
+    for r in rooms(fleet.nginx.addr).await {
+        *per.entry(r.member).or_default() += r.players;
+    }
+    per
 }
 
 /// `POST /matchmake` at `addr`: the seat, or the status and body of a refusal.
