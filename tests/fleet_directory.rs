@@ -435,3 +435,64 @@ async fn a_fleet_room_everyone_has_left_is_not_offered_again() {
     drop(room);
     common::shutdown(members.into_iter().next().expect("the member")).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_locked_match_on_another_member_is_not_offered() {
+    let redis = RedisServer::start();
+    let mut members = Vec::new();
+    for id in ["m1", "m2"] {
+        let config = Config {
+            room_kinds: vec!["duel:capacity=2,lock=full".parse().expect("kind")],
+            ..member_config(&redis, id, Duration::from_secs(5))
+        };
+        members.push(common::start_server(config).await);
+    }
+    let duel = |m: &Server| {
+        let dir = directory(m);
+        async move { matchmake(&dir, "duel", None, unix_now_ms(), HOLD).await }
+    };
+    // A duel on m2, both players in: the match is locked.
+    let (a, b) = (
+        duel(&members[1]).await.expect("a seat"),
+        duel(&members[1]).await.expect("a seat"),
+    );
+    assert_eq!(a.listing.room, b.listing.room);
+    let room = members[1].room(a.listing.room).expect("on m2");
+    let (bot_a, bot_b) = (join_seat(&a, 21).await, join_seat(&b, 22).await);
+    eventually(WAIT, "both players in", || async { room.players() == 2 }).await;
+    assert!(room.seats.is_locked());
+    // One leaves; m2's heartbeat tells the directory (one seat taken, locked).
+    within(WAIT, "a player to leave", bot_a.close()).await;
+    eventually(WAIT, "the directory to see the free seat", || async {
+        fleet(&members[0]).rooms().await.is_ok_and(|rooms| {
+            rooms
+                .iter()
+                .any(|r| r.info.id == a.listing.room && r.info.players == 1 && r.info.locked)
+        })
+    })
+    .await;
+    // `GET /rooms` on any member says so.
+    let (status, body) = common::attack::http_get(members[0].local_addr(), "/rooms").await;
+    assert_eq!(status, 200, "{body}");
+    let listed: Vec<serde_json::Value> = serde_json::from_str(&body).expect("a JSON array");
+    let entry = listed
+        .iter()
+        .find(|r| r["id"] == a.listing.room.to_string().as_str())
+        .unwrap_or_else(|| panic!("the duel in {body}"));
+    assert_eq!(entry["locked"], true, "{entry}");
+    // A matchmake on m1 does not refill it: the match is over for newcomers.
+    let next = duel(&members[0]).await.expect("a seat");
+    assert_ne!(next.listing.room, a.listing.room);
+    assert!(
+        !directory(&members[0])
+            .reserve(&a.listing, &next.reservation)
+            .await
+            .expect("redis"),
+        "Redis refuses a seat in a locked room"
+    );
+    within(WAIT, "the other player to leave", bot_b.close()).await;
+    drop(room);
+    for m in members {
+        common::shutdown(m).await;
+    }
+}

@@ -148,6 +148,8 @@ impl Fleet {
                 kind: kind.to_string(),
                 taken,
                 capacity,
+                // Just opened, or a room of the member's with a free seat.
+                locked: false,
                 endpoint: url.to_string(),
             })),
             Ok(Answer::Refused(why)) => Ok(Opened::Refused(why)),

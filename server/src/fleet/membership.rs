@@ -29,10 +29,12 @@ impl Fleet {
             .arg(u8::from(self.is_draining()));
         for room in rooms.handles(None) {
             let info = room.info();
+            let (taken, locked) = room.seats.taken_and_locked();
             call.arg(room.id.to_string())
                 .arg(&info.kind)
                 .arg(info.capacity)
-                .arg(room.seats.taken())
+                .arg(taken)
+                .arg(u8::from(locked))
                 .arg(serde_json::to_string(&info).unwrap_or_default());
         }
         let published = self.run(&call).await;

@@ -13,7 +13,7 @@
 //! | `P member:<id>` | hash | url, capacity, taken, players, rooms, draining, heartbeat_ms | TTL, refreshed by each heartbeat |
 //! | `P members` | zset | member id → expiry (ms) | entries pruned by score |
 //! | `P member-rooms:<id>` | set | the member's room ids | TTL |
-//! | `P room:<id>` | hash | member, kind, capacity, taken, draining, info (its `GET /rooms` entry) | TTL |
+//! | `P room:<id>` | hash | member, kind, capacity, taken, locked, draining, info (its `GET /rooms` entry) | TTL |
 //! | `P kind:<kind>` | zset | room id → expiry (ms) | entries pruned by score |
 //! | `P pending:<room>` | zset | seat id → expires_ms | until its last reservation expires |
 //! | `P seat:<room>:<seat>` | string | the reservation (JSON) | until it expires (+10 s, so a late claim learns it expired) |
@@ -50,8 +50,9 @@ end
 /// and forgets rooms it no longer runs.
 ///
 /// ARGV: prefix, member, ttl_ms, url, capacity, taken, players, draining
-/// (0/1), then 5 per room: id, kind, capacity, taken, info (the room's
-/// `GET /rooms` entry as JSON). Returns the number of rooms.
+/// (0/1), then 6 per room: id, kind, capacity, taken, locked (0/1: its match
+/// is locked, `lock=full`), info (the room's `GET /rooms` entry as JSON).
+/// Returns the number of rooms.
 const PUBLISH: &str = r#"
 local P, m, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local mk = P .. 'member:' .. m
@@ -59,7 +60,7 @@ local draining = ARGV[8]
 -- A member that started draining stays draining: a heartbeat that was in
 -- flight when the drain was marked must not reopen it.
 if redis.call('HGET', mk, 'draining') == '1' then draining = '1' end
-local n = (#ARGV - 8) / 5
+local n = (#ARGV - 8) / 6
 redis.call('HSET', mk, 'url', ARGV[4], 'capacity', ARGV[5], 'taken', ARGV[6],
   'players', ARGV[7], 'draining', draining, 'rooms', n, 'heartbeat_ms', now)
 redis.call('PEXPIRE', mk, ttl)
@@ -68,12 +69,12 @@ redis.call('ZREMRANGEBYSCORE', P .. 'members', '-inf', now)
 local mr = P .. 'member-rooms:' .. m
 local current = {}
 for i = 0, n - 1 do
-  local b = 9 + i * 5
+  local b = 9 + i * 6
   local rid, kind = ARGV[b], ARGV[b + 1]
   current[rid] = true
   local rk = P .. 'room:' .. rid
   redis.call('HSET', rk, 'member', m, 'kind', kind, 'capacity', ARGV[b + 2],
-    'taken', ARGV[b + 3], 'info', ARGV[b + 4], 'draining', draining)
+    'taken', ARGV[b + 3], 'locked', ARGV[b + 4], 'info', ARGV[b + 5], 'draining', draining)
   redis.call('PEXPIRE', rk, ttl)
   redis.call('ZADD', P .. 'kind:' .. kind, now + ttl, rid)
   redis.call('SADD', mr, rid)
@@ -104,7 +105,7 @@ local md = redis.call('HGET', P .. 'member:' .. m, 'draining')
 if md ~= '0' or expires <= now then return 0 end
 local rk = P .. 'room:' .. rid
 redis.call('HSET', rk, 'member', m, 'kind', kind, 'capacity', ARGV[6],
-  'taken', ARGV[7], 'info', ARGV[11], 'draining', '0')
+  'taken', ARGV[7], 'locked', '0', 'info', ARGV[11], 'draining', '0')
 redis.call('PEXPIRE', rk, ttl)
 redis.call('ZADD', P .. 'kind:' .. kind, now + ttl, rid)
 redis.call('SADD', P .. 'member-rooms:' .. m, rid)
@@ -120,8 +121,8 @@ redis.call('HINCRBY', P .. 'member:' .. m, 'rooms', 1)
 return 1
 "#;
 
-/// The open rooms of a kind on live, non-draining members, with their seats
-/// taken (the owner's count plus live reservations).
+/// The open rooms of a kind on live, non-draining members whose match is not
+/// locked, with their seats taken (the owner's count plus live reservations).
 ///
 /// ARGV: prefix, kind. Returns 6 strings per room: id, capacity, taken,
 /// member url, member id, live reservations (so the owner can put its own
@@ -132,8 +133,8 @@ local kk = P .. 'kind:' .. ARGV[2]
 redis.call('ZREMRANGEBYSCORE', kk, '-inf', now)
 local out = {}
 for _, rid in ipairs(redis.call('ZRANGE', kk, 0, -1)) do
-  local r = redis.call('HMGET', P .. 'room:' .. rid, 'member', 'capacity', 'taken', 'draining')
-  if r[1] and r[4] == '0' then
+  local r = redis.call('HMGET', P .. 'room:' .. rid, 'member', 'capacity', 'taken', 'draining', 'locked')
+  if r[1] and r[4] == '0' and r[5] ~= '1' then
     local mem = redis.call('HMGET', P .. 'member:' .. r[1], 'url', 'draining')
     if mem[1] and mem[2] == '0' then
       local pending = redis.call('ZCOUNT', P .. 'pending:' .. rid, '(' .. now, '+inf')
@@ -150,14 +151,14 @@ return out
 "#;
 
 /// Reserves one seat in a room, never past its capacity; refuses rooms that
-/// are draining or whose member is gone or draining.
+/// are locked or draining or whose member is gone or draining.
 ///
 /// ARGV: prefix, room, seat, expires_ms, reservation. Returns 1 or 0.
 const RESERVE: &str = r#"
 local P, rid, seat, expires = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
 if expires <= now then return 0 end
-local r = redis.call('HMGET', P .. 'room:' .. rid, 'member', 'capacity', 'taken', 'draining')
-if not r[1] or r[4] ~= '0' then return 0 end
+local r = redis.call('HMGET', P .. 'room:' .. rid, 'member', 'capacity', 'taken', 'draining', 'locked')
+if not r[1] or r[4] ~= '0' or r[5] == '1' then return 0 end
 if redis.call('HGET', P .. 'member:' .. r[1], 'draining') ~= '0' then return 0 end
 local pk = P .. 'pending:' .. rid
 redis.call('ZREMRANGEBYSCORE', pk, '-inf', now)

@@ -46,11 +46,14 @@ impl Fleet {
             .chunks_exact(6)
             .filter_map(|c| {
                 let room: RoomId = c[0].parse().ok()?;
-                let mut taken = num(&c[2]);
+                // Another member's room is not locked as of its last
+                // heartbeat (the script skips locked ones).
+                let (mut taken, mut locked) = (num(&c[2]), false);
                 if c[4] == self.member {
                     // Gone here: closed since the last heartbeat.
                     let here = rooms.get(room)?;
-                    taken = here.seats.taken().saturating_add(num(&c[5]));
+                    let (mine, lock) = here.seats.taken_and_locked();
+                    (taken, locked) = (mine.saturating_add(num(&c[5])), lock);
                 }
                 Some(OpenRoom {
                     listing: Listing {
@@ -58,6 +61,7 @@ impl Fleet {
                         kind: kind.to_string(),
                         capacity: num(&c[1]),
                         taken,
+                        locked,
                         endpoint: c[3].clone(),
                     },
                     member: c[4].clone(),
@@ -67,7 +71,7 @@ impl Fleet {
     }
 
     /// Reserves a seat in `room` until `stored.expires_ms`; false if it is
-    /// full, draining, or its member is gone or draining.
+    /// full, locked, draining, or its member is gone or draining.
     pub async fn reserve(
         &self,
         room: RoomId,

@@ -117,11 +117,13 @@ pub(crate) fn take_free_seat(
 
 /// A room of this process as a directory lists it.
 pub fn local_listing(room: &RoomHandle) -> Listing {
+    let (taken, locked) = room.seats.taken_and_locked();
     Listing {
         room: room.id,
         kind: room.kind.spec.name.clone(),
-        taken: room.seats.taken(),
+        taken,
         capacity: room.seats.capacity(),
+        locked,
         endpoint: String::new(),
     }
 }

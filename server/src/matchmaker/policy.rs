@@ -17,6 +17,9 @@ pub struct Listing {
     pub taken: u32,
     /// Its capacity.
     pub capacity: u32,
+    /// Whether its match is locked (`lock=full`, full once): it takes no
+    /// newcomer whatever its free seats.
+    pub locked: bool,
     /// Where its players connect: the `ws://`/`wss://` base URL of the process
     /// that runs it (empty: this process, whatever address the caller used).
     pub endpoint: String,
@@ -29,12 +32,12 @@ impl Listing {
     }
 }
 
-/// The rooms of `kind` worth trying, best first: only rooms with a free seat,
-/// the fullest first (so rooms fill up and matches start, as Colyseus's
-/// joinOrCreate does), ties broken by room id so every caller tries rooms in
-/// the same order.
+/// The rooms of `kind` worth trying, best first: only rooms with a free seat
+/// whose match is not locked (Colyseus's `lock()`), the fullest first (so
+/// rooms fill up and matches start, as Colyseus's joinOrCreate does), ties
+/// broken by room id so every caller tries rooms in the same order.
 pub fn join_order(mut rooms: Vec<Listing>, kind: &str) -> Vec<Listing> {
-    rooms.retain(|r| r.kind == kind && r.free() > 0);
+    rooms.retain(|r| r.kind == kind && r.free() > 0 && !r.locked);
     rooms.sort_by(|a, b| b.taken.cmp(&a.taken).then(a.room.cmp(&b.room)));
     rooms
 }
@@ -60,8 +63,21 @@ mod tests {
             kind: kind.into(),
             taken,
             capacity,
+            locked: false,
             endpoint: String::new(),
         }
+    }
+
+    #[test]
+    fn a_locked_room_is_never_offered() {
+        let locked = Listing {
+            locked: true,
+            ..listing(1, "duel", 1, 2)
+        };
+        let rooms = vec![locked, listing(2, "duel", 0, 2)];
+        assert!(matchmake_order(rooms.clone(), "duel").is_empty());
+        let plain: Vec<u64> = join_order(rooms, "duel").iter().map(|l| l.room.0).collect();
+        assert_eq!(plain, [2]);
     }
 
     #[test]

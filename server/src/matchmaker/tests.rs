@@ -14,11 +14,15 @@ use crate::schedule::Placement;
 
 const HOLD: Duration = Duration::from_secs(10);
 
-/// A directory over kinds `duel` (2 seats) and `arena` (4 seats), at most
-/// `max_rooms` rooms; rooms are registered but never ticked.
+/// A directory over kinds `duel` (2 seats), `arena` (4 seats) and `squad` (3
+/// seats, locked once full), at most `max_rooms` rooms; rooms are registered
+/// but never ticked.
 fn directory(max_rooms: usize, max_players: u32) -> Arc<LocalDirectory> {
     let config = Config {
-        room_kinds: vec!["duel:capacity=2".parse().unwrap()],
+        room_kinds: vec![
+            "duel:capacity=2".parse().unwrap(),
+            "squad:capacity=3,lock=full".parse().unwrap(),
+        ],
         room_capacity: 4,
         default_kind: "arena".into(),
         ..Config::for_tests()
@@ -160,4 +164,51 @@ async fn a_draining_host_opens_no_room() {
         matchmake(dir.as_ref(), "duel", None, 0, HOLD).await,
         Err(DirectoryError::Draining)
     );
+}
+
+#[tokio::test]
+async fn a_room_of_a_locking_kind_is_not_offered_once_it_was_full() {
+    let dir = directory(10, 100);
+    let mut seats = Vec::new();
+    for at in [0, 0, 5_000] {
+        seats.push(
+            matchmake(dir.as_ref(), "squad", None, at, HOLD)
+                .await
+                .unwrap(),
+        );
+    }
+    let room = seats[0].listing.room;
+    assert!(
+        seats.iter().all(|s| s.listing.room == room),
+        "one full squad"
+    );
+    // Two of its three seats come free again (their players never came).
+    assert_eq!(dir.expire(10_000).await, Ok(2));
+    let info = |id| {
+        let rooms = dir.host().env().rooms.list();
+        rooms.into_iter().find(|r| r.id == id).expect("listed")
+    };
+    assert_eq!(
+        (info(room).players + info(room).reserved, info(room).locked),
+        (1, true)
+    );
+    // Its match is locked: a newcomer gets a fresh room, not a free seat there.
+    let next = matchmake(dir.as_ref(), "squad", None, 10_000, HOLD)
+        .await
+        .unwrap();
+    assert_ne!(next.listing.room, room);
+    assert!(!info(next.listing.room).locked, "not full yet");
+    // A kind that does not lock refills a freed seat (the contrast).
+    let a = matchmake(dir.as_ref(), "duel", None, 0, HOLD)
+        .await
+        .unwrap();
+    let b = matchmake(dir.as_ref(), "duel", None, 5_000, HOLD)
+        .await
+        .unwrap();
+    assert_eq!(a.listing.room, b.listing.room);
+    assert_eq!(dir.expire(10_000).await, Ok(1));
+    let c = matchmake(dir.as_ref(), "duel", None, 10_000, HOLD)
+        .await
+        .unwrap();
+    assert_eq!(c.listing.room, a.listing.room);
 }

@@ -65,6 +65,8 @@ struct Listed {
     tick: u32,
     tick_rate: u16,
     age_secs: u64,
+    /// Whether its match is locked (`lock=full`): it takes no newcomer.
+    locked: bool,
     /// The fleet member that runs it (`--redis` only).
     #[serde(skip_serializing_if = "Option::is_none")]
     member: Option<String>,
@@ -81,6 +83,7 @@ impl From<RoomInfo> for Listed {
             tick: r.tick,
             tick_rate: r.tick_rate,
             age_secs: r.age_secs,
+            locked: r.locked,
             member: r.member,
         }
     }

@@ -38,6 +38,45 @@ pub struct KindSpec {
     pub view_radius: f64,
     /// Interest cell side in world units (0: exact circles).
     pub view_cell: f64,
+    /// When a room's match is locked: matchmaking offers it no more.
+    pub lock: RoomLock,
+}
+
+/// When a room of a kind stops taking newcomers (Colyseus's `lock()`): a
+/// locked room is never offered again by `POST /matchmake` (nor to a plain
+/// `/ws` client); its players play on, resume, and the room closes when they
+/// have left, at `--room-idle-timeout`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RoomLock {
+    /// Never: a seat freed by a leaving player is offered again (an open
+    /// world, a drop-in match).
+    #[default]
+    Never,
+    /// Once all its seats were taken (players and reservations): the match
+    /// has started with a full roster, and a player who leaves is not
+    /// replaced (a duel, a squad match).
+    Full,
+}
+
+impl FromStr for RoomLock {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "never" => Ok(RoomLock::Never),
+            "full" => Ok(RoomLock::Full),
+            other => Err(format!("must be never or full, got {other:?}")),
+        }
+    }
+}
+
+impl fmt::Display for RoomLock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            RoomLock::Never => "never",
+            RoomLock::Full => "full",
+        })
+    }
 }
 
 /// Fields of a `--room-kind` value that are not given inherit these.
@@ -52,6 +91,7 @@ impl KindSpec {
             tick_rate: config.tick_rate,
             view_radius: config.view_radius,
             view_cell: config.view_cell,
+            lock: RoomLock::Never,
         }
     }
 
@@ -145,7 +185,7 @@ impl KindSpec {
 
 /// A `--room-kind` value before the default kind fills its gaps:
 /// `name:field=value,field=value` (fields: capacity, world_size, speed,
-/// tick_rate, view_radius, view_cell).
+/// tick_rate, view_radius, view_cell, lock).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct KindArg {
     /// The kind's name.
@@ -189,9 +229,10 @@ impl KindArg {
                 "tick_rate" => spec.tick_rate = v.parse().map_err(|_| bad())?,
                 "view_radius" => spec.view_radius = v.parse().map_err(|_| bad())?,
                 "view_cell" => spec.view_cell = v.parse().map_err(|_| bad())?,
+                "lock" => spec.lock = v.parse().map_err(|e| format!("{} {e}", setting(k)))?,
                 other => {
                     return Err(format!(
-                        "--room-kind {}: unknown field {other:?} (capacity, world_size, speed, tick_rate, view_radius, view_cell)",
+                        "--room-kind {}: unknown field {other:?} (capacity, world_size, speed, tick_rate, view_radius, view_cell, lock)",
                         self.name
                     ));
                 }
@@ -324,14 +365,15 @@ impl fmt::Display for KindSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{}:capacity={},world_size={},speed={},tick_rate={},view_radius={},view_cell={}",
+            "{}:capacity={},world_size={},speed={},tick_rate={},view_radius={},view_cell={},lock={}",
             self.name,
             self.capacity,
             self.world_size,
             self.speed,
             self.tick_rate,
             self.view_radius,
-            self.view_cell
+            self.view_cell,
+            self.lock
         )
     }
 }
@@ -383,6 +425,10 @@ mod tests {
                 "a:view_radius=10,view_cell=20",
                 "--room-kind a: view_cell must be",
             ),
+            (
+                "duel:lock=start",
+                "--room-kind duel: lock must be never or full, got \"start\"",
+            ),
         ] {
             let c = Config::parse_from(["x", "--room-kind", arg]);
             let e = Kinds::from_config(&c).unwrap_err();
@@ -405,14 +451,18 @@ mod tests {
 
     #[test]
     fn the_environment_lists_kinds_separated_by_semicolons() {
-        let arg: KindArg = "duel:capacity=2, tick_rate=60".parse().unwrap();
+        let arg: KindArg = "duel:capacity=2, tick_rate=60, lock=full".parse().unwrap();
         assert_eq!(arg.name, "duel");
         let spec = arg
             .resolve(&KindSpec::from_config(&Config::default()))
             .unwrap();
         assert_eq!(
             spec.to_string(),
-            "duel:capacity=2,world_size=1000,speed=100,tick_rate=60,view_radius=0,view_cell=0"
+            "duel:capacity=2,world_size=1000,speed=100,tick_rate=60,view_radius=0,view_cell=0,lock=full"
+        );
+        assert_eq!(
+            spec.to_string().parse::<KindArg>().unwrap().resolve(&spec),
+            Ok(spec)
         );
     }
 }

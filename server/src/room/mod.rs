@@ -43,7 +43,7 @@ use crate::net::send::SendBatch;
 use crate::session::{CloseCause, Closer, ConnId};
 use crate::sim::{HeldView, JoinError, Views, World};
 pub use command::{Command, JoinReply, JoinRequest};
-pub use kind::{KindSpec, Kinds, RoomKind};
+pub use kind::{KindSpec, Kinds, RoomKind, RoomLock};
 pub use lifecycle::{CreateError, RoomHost};
 pub use registry::{RoomGone, RoomHandle, RoomId, RoomInfo, Rooms};
 use stats::{PlayerDetail, RoomDetail, TickWindow};

@@ -18,7 +18,7 @@ use tokio::sync::{mpsc, oneshot};
 use ticksync_protocol::{EntityState, PlayerId, ResumeToken, Tick};
 
 use super::command::Command;
-use super::kind::RoomKind;
+use super::kind::{RoomKind, RoomLock};
 use super::seats::{SeatPool, Seats};
 use super::stats::{RoomDetail, RoomStats, RoomStatsView};
 
@@ -107,6 +107,10 @@ pub struct RoomInfo {
     pub age_secs: u64,
     /// Tick timing, traffic and the rest.
     pub stats: RoomStatsView,
+    /// Whether its match is locked: matchmaking offers it no more (a kind
+    /// with `lock=full` that was full once).
+    #[serde(default)]
+    pub locked: bool,
     /// The fleet member that runs it (`--redis` only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub member: Option<String>,
@@ -117,7 +121,10 @@ impl RoomHandle {
     pub fn new(id: RoomId, kind: Arc<RoomKind>, commands: mpsc::Sender<Command>) -> RoomHandle {
         RoomHandle {
             id,
-            seats: Seats::new(kind.spec.capacity),
+            seats: match kind.spec.lock {
+                RoomLock::Never => Seats::new(kind.spec.capacity),
+                RoomLock::Full => Seats::locking(kind.spec.capacity),
+            },
             kind,
             stats: RoomStats::default(),
             commands,
@@ -158,6 +165,7 @@ impl RoomHandle {
             tick_rate: self.kind.spec.tick_rate,
             age_secs: self.created.elapsed().as_secs(),
             stats: self.stats.view(),
+            locked: self.seats.is_locked(),
             member: None,
         }
     }

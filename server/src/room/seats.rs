@@ -1,7 +1,8 @@
 //! Seat accounting without locks: a room's seats taken (players in its world
-//! plus seats reserved for players on their way) and whether it has closed,
-//! in one atomic word, so "take a seat" and "close because empty" can never
-//! both succeed.
+//! plus seats reserved for players on their way), whether it has closed and
+//! whether its match is locked, in one atomic word, so "take a seat" and
+//! "close because empty" can never both succeed, and the seat that fills a
+//! room of a locking kind locks it in the same step.
 //!
 //! Every seat taken is released exactly once, by whoever ends it: the room when
 //! its player leaves the world, the matchmaker when a reservation expires
@@ -10,22 +11,48 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 
 const CLOSED: u32 = 1 << 31;
+const LOCKED: u32 = 1 << 30;
+const TAKEN: u32 = LOCKED - 1;
 
 /// One room's seats.
 #[derive(Debug)]
 pub struct Seats {
     capacity: u32,
-    /// Seats taken in the low 31 bits, [`CLOSED`] on top.
+    /// Whether the seat that fills the room locks it ([`Seats::locking`]).
+    lock_when_full: bool,
+    /// Seats taken in the low 30 bits, [`LOCKED`] and [`CLOSED`] on top.
     state: AtomicU32,
 }
 
 impl Seats {
-    /// `capacity` free seats (at most 2^31 - 1).
+    /// `capacity` free seats (at most 2^30 - 1).
     pub fn new(capacity: u32) -> Seats {
         Seats {
-            capacity: capacity.min(CLOSED - 1),
+            capacity: capacity.min(TAKEN),
+            lock_when_full: false,
             state: AtomicU32::new(0),
         }
+    }
+
+    /// [`Seats::new`] for a room whose match locks once full (a kind with
+    /// `lock=full`): the seat that takes the last free one also locks it, for
+    /// good, so matchmaking offers the room no more even after players leave.
+    pub fn locking(capacity: u32) -> Seats {
+        Seats {
+            lock_when_full: true,
+            ..Seats::new(capacity)
+        }
+    }
+
+    /// Whether the room's match is locked (it was full once, `lock=full`).
+    pub fn is_locked(&self) -> bool {
+        self.state.load(Ordering::Acquire) & LOCKED != 0
+    }
+
+    /// Seats taken and whether the room is locked, read together.
+    pub fn taken_and_locked(&self) -> (u32, bool) {
+        let s = self.state.load(Ordering::Acquire);
+        (s & TAKEN, s & LOCKED != 0)
     }
 
     /// The room's capacity.
@@ -35,7 +62,7 @@ impl Seats {
 
     /// Seats taken (occupied or reserved).
     pub fn taken(&self) -> u32 {
-        self.state.load(Ordering::Acquire) & !CLOSED
+        self.state.load(Ordering::Acquire) & TAKEN
     }
 
     /// Free seats (0 once closed).
@@ -44,7 +71,7 @@ impl Seats {
         if s & CLOSED != 0 {
             0
         } else {
-            self.capacity.saturating_sub(s)
+            self.capacity.saturating_sub(s & TAKEN)
         }
     }
 
@@ -57,7 +84,11 @@ impl Seats {
     pub fn try_take(&self) -> bool {
         self.state
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |s| {
-                (s & CLOSED == 0 && s < self.capacity).then_some(s + 1)
+                let taken = s & TAKEN;
+                (s & CLOSED == 0 && taken < self.capacity).then(|| {
+                    let full = self.lock_when_full && taken + 1 == self.capacity;
+                    (s + 1) | if full { LOCKED } else { 0 }
+                })
             })
             .is_ok()
     }
@@ -67,14 +98,16 @@ impl Seats {
         let _ = self
             .state
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |s| {
-                (s & !CLOSED > 0).then(|| s - 1)
+                (s & TAKEN > 0).then(|| s - 1)
             });
     }
 
     /// Closes the room if no seat is taken; false if one is (or it is closed).
     pub fn close_if_empty(&self) -> bool {
         self.state
-            .compare_exchange(0, CLOSED, Ordering::AcqRel, Ordering::Acquire)
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |s| {
+                (s & (TAKEN | CLOSED) == 0).then_some(s | CLOSED)
+            })
             .is_ok()
     }
 
@@ -146,6 +179,26 @@ mod tests {
         assert!(!s.try_take(), "a closed room takes nobody");
         assert!(!s.close(), "closed once");
         assert_eq!(s.free(), 0);
+    }
+
+    #[test]
+    fn a_locking_room_locks_for_good_with_the_seat_that_fills_it() {
+        let s = Seats::locking(2);
+        assert!(s.try_take());
+        assert!(!s.is_locked(), "not full yet");
+        s.release();
+        assert!(s.try_take() && s.try_take());
+        assert_eq!(s.taken_and_locked(), (2, true));
+        s.release();
+        assert_eq!((s.taken(), s.free()), (1, 1));
+        assert!(s.is_locked(), "a seat freed does not unlock it");
+        s.release();
+        assert!(s.close_if_empty(), "a locked room still closes when empty");
+        assert!(!s.try_take());
+        // A room of a kind that does not lock never does.
+        let plain = Seats::new(1);
+        assert!(plain.try_take());
+        assert!(!plain.is_locked());
     }
 
     #[test]
