@@ -18,6 +18,10 @@
 #
 # Usage:   benches/room_churn.sh
 # Env:     BOTS=480  MATCH=3s  DURATION=300s  WARMUP=30s  IDLE=1s  PORT=7951
+#          LOCK=never (the squad kind's lock: `full` locks a room once its 8
+#          seats were taken, so a bot is no longer seated in a full match's
+#          free seat after someone left; a room that never filled still takes
+#          latecomers, whose match may end at once)
 #          OUT=target/load  NO_BUILD=1 (do not rebuild the release binaries)
 #          BIN=target/release (where the binaries are)
 set -euo pipefail
@@ -28,6 +32,7 @@ MATCH=${MATCH:-3s}
 DURATION=${DURATION:-300s}
 WARMUP=${WARMUP:-30s}
 IDLE=${IDLE:-1s}
+LOCK=${LOCK:-never}
 PORT=${PORT:-7951}
 OUT=${OUT:-target/load}
 mkdir -p "$OUT"
@@ -55,7 +60,7 @@ sample() {
         "$(metric_sum ticksync_rooms_closed_total "$m")" >>"$samples"
 }
 
-"$SERVER" --bind "127.0.0.1:$PORT" --room-kind squad:capacity=8 --room-idle-timeout "$IDLE" \
+"$SERVER" --bind "127.0.0.1:$PORT" --room-kind "squad:capacity=8,lock=$LOCK" --room-idle-timeout "$IDLE" \
     --max-rooms 1000 --max-players $((BOTS * 2)) --max-connections $((BOTS * 2 + 100)) \
     >"$log" 2>&1 &
 spid=$!

@@ -15,11 +15,10 @@ mod common;
 
 use std::time::Duration;
 
-use serde_json::Value;
-
-use common::bins::{BotProcess, built_binaries, report_count as count};
-use common::fleet::{FleetProcesses, players_per_member};
-use common::{WAIT, eventually};
+use common::fleet::{
+    FleetProcesses, all_playing_without, assert_rematchmade, busiest_member,
+    start_rematchmaking_bots,
+};
 use ticksync_server::agones::{PLAYERS, ROOMS};
 use ticksync_testkit::agones::StandIn;
 
@@ -35,7 +34,6 @@ const DECLARED: &[(&str, i64)] = &[(ROOMS, 1000), (PLAYERS, 1000)];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bots_rematchmake_onto_another_member_when_agones_deletes_their_game_server() {
-    let (_, bot_bin) = built_binaries();
     let stand_ins = [
         StandIn::start(DECLARED).await,
         StandIn::start(DECLARED).await,
@@ -66,41 +64,8 @@ async fn bots_rematchmake_onto_another_member_when_agones_deletes_their_game_ser
     for s in &stand_ins {
         s.wait_for("Ready", |s| s.state() == "Ready").await;
     }
-    let bots = BOTS.to_string();
-    let url = format!("ws://{}/ws", fleet.nginx.addr);
-    let run = BotProcess::start(
-        &bot_bin,
-        &url,
-        &[
-            // The drained bots are away for the re-matchmake: bounded below
-            // (10 s), not by the bot's default 10 % of the run.
-            "--max-disconnected-share",
-            "0.9",
-            "--bots",
-            &bots,
-            "--duration",
-            RUN,
-            "--ramp-up",
-            "1s",
-            "--matchmake",
-            "--reconnect",
-        ],
-    );
-
-    eventually(WAIT, "every bot seated", || async {
-        players_per_member(&fleet).await.values().sum::<u64>() == BOTS
-    })
-    .await;
-    let before = players_per_member(&fleet).await;
-    let (victim, drained) = before
-        .iter()
-        .max_by_key(|(_, n)| **n)
-        .map(|(m, n)| (m.clone(), *n))
-        .expect("a member with players");
-    assert!(
-        drained > 0 && drained < BOTS,
-        "players per member: {before:?}"
-    );
+    let run = start_rematchmaking_bots(&fleet, BOTS, RUN);
+    let (victim, drained) = busiest_member(&fleet, BOTS).await;
     let (gone, kept) = match victim.as_str() {
         "m1" => (&stand_ins[0], &stand_ins[1]),
         _ => (&stand_ins[1], &stand_ins[0]),
@@ -113,11 +78,7 @@ async fn bots_rematchmake_onto_another_member_when_agones_deletes_their_game_ser
     assert_eq!(status.code(), Some(0), "{victim} exits 0 after its drain");
     assert!(logs.contains("drain requested by Agones"), "{logs}");
     assert_eq!(gone.calls_to("/shutdown").len(), 1, "Shutdown once");
-    eventually(WAIT, "every bot playing on the other member", || async {
-        let now = players_per_member(&fleet).await;
-        now.values().sum::<u64>() == BOTS && !now.contains_key(&victim)
-    })
-    .await;
+    all_playing_without(&fleet, BOTS, &victim).await;
     // The survivor's counter follows: it holds every player now.
     kept.wait_for("the survivor's players counter", |s| {
         s.counter(PLAYERS).is_some_and(|c| c.count == BOTS as i64)
@@ -127,29 +88,5 @@ async fn bots_rematchmake_onto_another_member_when_agones_deletes_their_game_ser
     assert!(kept.calls_to("/shutdown").is_empty());
 
     let report = tokio::task::block_in_place(|| run.report(BOT_LIMIT));
-    let show = || format!("{report:#}");
-    assert_eq!(count(&report, "/bots_connected"), BOTS, "{}", show());
-    assert_eq!(
-        count(&report, "/drained"),
-        drained,
-        "each of the deleted server's bots got a close 1001: {}",
-        show()
-    );
-    assert_eq!(
-        count(&report, "/rematchmades"),
-        drained,
-        "each of them matchmade again by itself: {}",
-        show()
-    );
-    let slowest = report
-        .pointer("/rematchmake_ms/max")
-        .and_then(Value::as_f64)
-        .unwrap_or(f64::MAX);
-    assert!(
-        slowest < 10_000.0,
-        "back in play within 10 s: {slowest} ms\n{}",
-        show()
-    );
-    assert_eq!(count(&report, "/desyncs"), 0, "{}", show());
-    assert_eq!(report["passed"], Value::Bool(true), "{}", show());
+    assert_rematchmade(&report, BOTS, drained);
 }

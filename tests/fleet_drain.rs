@@ -15,13 +15,12 @@ use std::io::{BufRead, BufReader, Read};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use serde_json::Value;
-
 use common::bins::wait_with_limit;
-use common::bins::{BotProcess, built_binaries, report_count as count};
-use common::fleet::{FleetProcesses, players_per_member};
+use common::fleet::{
+    FleetProcesses, all_playing_without, assert_rematchmade, busiest_member,
+    start_rematchmaking_bots,
+};
 use common::web::{NODE_LIMIT, chromium, ensure_node_modules, web_dir};
-use common::{WAIT, eventually};
 
 /// Bots in the run, and seats per room (so both members hold rooms).
 const BOTS: u64 = 16;
@@ -33,7 +32,6 @@ const BOT_LIMIT: Duration = Duration::from_secs(60);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bots_rematchmake_onto_another_member_when_theirs_drains() {
-    let (_, bot_bin) = built_binaries();
     let capacity = CAPACITY.to_string();
     let mut fleet = FleetProcesses::start(
         2,
@@ -46,89 +44,16 @@ async fn bots_rematchmake_onto_another_member_when_theirs_drains() {
             "5s",
         ],
     );
-    let bots = BOTS.to_string();
-    let url = format!("ws://{}/ws", fleet.nginx.addr);
-    let run = BotProcess::start(
-        &bot_bin,
-        &url,
-        &[
-            // The drained bots are away for the re-matchmake: bounded below
-            // (10 s), not by the bot's default 10 % of the run.
-            "--max-disconnected-share",
-            "0.9",
-            "--bots",
-            &bots,
-            "--duration",
-            RUN,
-            "--ramp-up",
-            "1s",
-            "--matchmake",
-            "--reconnect",
-        ],
-    );
-
-    eventually(WAIT, "every bot seated", || async {
-        players_per_member(&fleet).await.values().sum::<u64>() == BOTS
-    })
-    .await;
-    let before = players_per_member(&fleet).await;
-    let (victim, drained) = before
-        .iter()
-        .max_by_key(|(_, n)| **n)
-        .map(|(m, n)| (m.clone(), *n))
-        .expect("a member with players");
-    assert!(
-        drained > 0 && drained < BOTS,
-        "players per member: {before:?}"
-    );
+    let run = start_rematchmaking_bots(&fleet, BOTS, RUN);
+    let (victim, drained) = busiest_member(&fleet, BOTS).await;
 
     let status = fleet.terminate(&victim, Duration::from_secs(20));
     assert!(
         status.success(),
         "{victim} exits 0 after its drain: {status}"
     );
-    eventually(WAIT, "every bot playing on the other member", || async {
-        let now = players_per_member(&fleet).await;
-        now.values().sum::<u64>() == BOTS && !now.contains_key(&victim)
-    })
-    .await;
-
-    let report = run.report(BOT_LIMIT);
-    let show = || format!("{report:#}");
-    assert_eq!(count(&report, "/bots_connected"), BOTS, "{}", show());
-    assert_eq!(
-        count(&report, "/drained"),
-        drained,
-        "each drained bot got a close 1001: {}",
-        show()
-    );
-    assert_eq!(
-        count(&report, "/rematchmades"),
-        drained,
-        "each drained bot matchmade again by itself: {}",
-        show()
-    );
-    assert_eq!(count(&report, "/rematchmake_ms/samples"), drained);
-    eprintln!(
-        "{drained} bots drained from {victim}, back in play after {} ms",
-        report["rematchmake_ms"]
-    );
-    let slowest = report
-        .pointer("/rematchmake_ms/max")
-        .and_then(Value::as_f64)
-        .unwrap_or(f64::MAX);
-    assert!(
-        slowest < 10_000.0,
-        "back in play within 10 s: {slowest} ms\n{}",
-        show()
-    );
-    assert_eq!(count(&report, "/desyncs"), 0, "{}", show());
-    assert_eq!(
-        count(&report, "/resumed"),
-        0,
-        "no resume on a draining member"
-    );
-    assert_eq!(report["passed"], Value::Bool(true), "{}", show());
+    all_playing_without(&fleet, BOTS, &victim).await;
+    assert_rematchmade(&run.report(BOT_LIMIT), BOTS, drained);
 }
 
 #[test]

@@ -13,8 +13,9 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::attack::{http_get, http_request};
-use super::bins::{ServerProcess, built_binaries};
+use super::bins::{BotProcess, ServerProcess, built_binaries, report_count as count};
 use super::services::{Nginx, RedisServer, free_port, redis_command};
+use super::{WAIT, eventually};
 
 /// The secret the members share (seat tokens minted by one are checked by another).
 pub const SECRET: &str = "fleet-e2e-secret-0123456789";
@@ -257,4 +258,95 @@ pub async fn metric(addr: SocketAddr, name: &str) -> f64 {
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or_else(|| panic!("no {name} in /metrics"))
+}
+
+/// `bots` of the `ticksync-bot` binary playing for `run` through the fleet's
+/// nginx with `--matchmake --reconnect`: what a drain test drains.
+pub fn start_rematchmaking_bots(fleet: &FleetProcesses, bots: u64, run: &str) -> BotProcess {
+    let (_, bot_bin) = built_binaries();
+    let n = bots.to_string();
+    let url = format!("ws://{}/ws", fleet.nginx.addr);
+    let args = [
+        // The drained bots are away for the re-matchmake: bounded by
+        // `assert_rematchmade` (10 s), not by the bot's default 10 % of the run.
+        "--max-disconnected-share",
+        "0.9",
+        "--bots",
+        &n,
+        "--duration",
+        run,
+        "--ramp-up",
+        "1s",
+        "--matchmake",
+        "--reconnect",
+    ];
+    BotProcess::start(&bot_bin, &url, &args)
+}
+
+/// Once all `bots` are seated: the member holding the most of them, and how
+/// many it holds (some, not all: the test needs a survivor with players).
+pub async fn busiest_member(fleet: &FleetProcesses, bots: u64) -> (String, u64) {
+    eventually(WAIT, "every bot seated", || async {
+        players_per_member(fleet).await.values().sum::<u64>() == bots
+    })
+    .await;
+    let before = players_per_member(fleet).await;
+    let (member, n) = before
+        .iter()
+        .max_by_key(|(_, n)| **n)
+        .map(|(m, n)| (m.clone(), *n))
+        .expect("a member with players");
+    assert!(n > 0 && n < bots, "players per member: {before:?}");
+    (member, n)
+}
+
+/// Waits until all `bots` play on members other than `gone`.
+pub async fn all_playing_without(fleet: &FleetProcesses, bots: u64, gone: &str) {
+    eventually(WAIT, "every bot playing on the other members", || async {
+        let now = players_per_member(fleet).await;
+        now.values().sum::<u64>() == bots && !now.contains_key(gone)
+    })
+    .await;
+}
+
+/// From the bot binary's JSON report: all `bots` connected; exactly the
+/// `drained` bots of the drained member were closed with 1001, matchmade
+/// again by themselves and were back in play within 10 s, without trying a
+/// resume there; no desync.
+pub fn assert_rematchmade(report: &Value, bots: u64, drained: u64) {
+    let show = || format!("{report:#}");
+    assert_eq!(count(report, "/bots_connected"), bots, "{}", show());
+    assert_eq!(
+        count(report, "/drained"),
+        drained,
+        "each drained bot got a close 1001: {}",
+        show()
+    );
+    assert_eq!(
+        count(report, "/rematchmades"),
+        drained,
+        "each drained bot matchmade again by itself: {}",
+        show()
+    );
+    assert_eq!(count(report, "/rematchmake_ms/samples"), drained);
+    eprintln!(
+        "{drained} bots drained, back in play after {} ms",
+        report["rematchmake_ms"]
+    );
+    let slowest = report
+        .pointer("/rematchmake_ms/max")
+        .and_then(Value::as_f64)
+        .unwrap_or(f64::MAX);
+    assert!(
+        slowest < 10_000.0,
+        "back in play within 10 s: {slowest} ms\n{}",
+        show()
+    );
+    assert_eq!(count(report, "/desyncs"), 0, "{}", show());
+    assert_eq!(
+        count(report, "/resumed"),
+        0,
+        "no resume on a draining member"
+    );
+    assert_eq!(report["passed"], Value::Bool(true), "{}", show());
 }
