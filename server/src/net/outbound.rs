@@ -34,7 +34,8 @@ use prometheus_client::metrics::counter::Counter;
 use tokio::net::TcpStream;
 
 pub(super) use super::gate::Gate;
-use super::send::SendBatch;
+use super::send::{SendBatch, ViewTickRef};
+use crate::sim::ViewJob;
 
 /// Why a frame was not queued.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,6 +113,17 @@ impl OutboundPermit<'_> {
     pub fn send(mut self, frame: Bytes, batch: &mut SendBatch) {
         self.armed = false;
         batch.push(self.gate.clone(), frame);
+    }
+}
+
+impl OutboundPermit<'_> {
+    /// Puts a frame still to be built in the reserved slot: the sender shard
+    /// that writes it builds it from `tick`'s index just before (exact
+    /// circles, `sim/view_jobs.rs`), after every frame sent to this
+    /// connection before it.
+    pub fn send_view(mut self, tick: ViewTickRef, job: ViewJob, batch: &mut SendBatch) {
+        self.armed = false;
+        batch.push_view(self.gate.clone(), tick, job);
     }
 }
 

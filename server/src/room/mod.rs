@@ -41,7 +41,7 @@ use crate::metrics::{DisconnectReason, InputRejection, Metrics, RoomCloseReason}
 use crate::net::outbound::{Outbound, Rejected};
 use crate::net::send::SendBatch;
 use crate::session::{CloseCause, Closer, ConnId};
-use crate::sim::{HeldView, JoinError, Views, World};
+use crate::sim::{JoinError, SharedHeld, ViewJob, Views, World, lock_held};
 pub use command::{Command, JoinReply, JoinRequest};
 pub use kind::{KindSpec, Kinds, RoomKind, RoomLock};
 pub use lifecycle::{CreateError, RoomHost};
@@ -73,7 +73,9 @@ struct Client {
     closer: Closer,
     /// What the last snapshot enqueued left the client holding: its baseline
     /// (with a view radius, the entity set too; without, only the tick).
-    held: HeldView,
+    /// Shared: with exact circles the sender shard building the client's
+    /// frames updates it (`sim/view_jobs.rs`).
+    held: SharedHeld,
     needs_full: bool,
     stalled_ticks: u32,
     skipped: u64,
@@ -357,7 +359,7 @@ impl Room {
                 conn,
                 out,
                 closer,
-                held: HeldView::default(),
+                held: SharedHeld::default(),
                 needs_full: true,
                 stalled_ticks: 0,
                 skipped: 0,
@@ -380,7 +382,15 @@ impl Room {
         let m = &self.env.metrics;
         let before = self.views.bodies_encoded();
         let stall_ticks = self.handle.kind.stall_ticks;
-        let (mut sent, mut full_sent, mut skipped, mut bytes) = (0, 0, 0, 0);
+        // Exact circles: the frames are built by the sender shards from the
+        // tick's published index; only their counts come back (a tick late).
+        let shared = match self.views.view_tick() {
+            Some(t) if !self.clients.is_empty() => Some(batch.view_tick(t)),
+            _ => None,
+        };
+        let built = self.views.take_built();
+        let (mut sent, mut skipped) = (0, 0);
+        let (mut full_sent, mut bytes) = (built.full, built.bytes);
         for (id, client) in &mut self.clients {
             // One semaphore operation reserves the slot before any encoding.
             let permit = match client.out.try_reserve() {
@@ -405,23 +415,32 @@ impl Room {
             let player = self.world.player(*id);
             let ack = player.map(|p| p.last_applied).unwrap_or_default();
             let center = player.map(|p| p.pos).unwrap_or_default();
-            let (frame, full) = self
-                .views
-                .frame(center, &client.held, client.needs_full, ack);
-            bytes += frame.len() as u64;
-            permit.send(frame, batch);
-            self.views.commit(&mut client.held);
+            if let Some(tick) = shared {
+                let job = ViewJob {
+                    held: client.held.clone(),
+                    center,
+                    ack,
+                    full: client.needs_full,
+                };
+                permit.send_view(tick, job, batch);
+            } else {
+                let mut held = lock_held(&client.held);
+                let (frame, full) = self.views.frame(center, &held, client.needs_full, ack);
+                bytes += frame.len() as u64;
+                permit.send(frame, batch);
+                self.views.commit(&mut held);
+                full_sent += u64::from(full);
+            }
             client.needs_full = false;
             client.stalled_ticks = 0;
             sent += 1;
-            full_sent += u64::from(full);
         }
         // Counted once per tick: these atomics are shared with the scrapers.
         m.snapshots_sent.inc_by(sent);
         m.snapshots_full.inc_by(full_sent);
         m.snapshots_skipped.inc_by(skipped);
         m.snapshot_bodies_encoded
-            .inc_by(self.views.bodies_encoded() - before);
+            .inc_by(self.views.bodies_encoded() - before + built.bodies);
         self.bytes_this_second += bytes;
         let s = &self.handle.stats;
         s.bytes_total.fetch_add(bytes, Ordering::Relaxed);

@@ -14,6 +14,7 @@
 //! or a full snapshot. Entities entering the view are spawned, leaving ones
 //! removed, and the checksum covers exactly the new view.
 
+use super::view_delta::TickMotion;
 use bytes::{Bytes, BytesMut};
 use glam::IVec2;
 use ticksync_protocol::checksum::entity_hash;
@@ -200,6 +201,20 @@ impl Grid {
     /// `center`, sorted by id, and returns the view's checksum
     /// (`snapshot::view_checksum(out)`, summed from hashes made at rebuild).
     pub fn view_into(&mut self, center: FixedPos, out: &mut Vec<EntityState>) -> Checksum {
+        let mut bits = std::mem::take(&mut self.bits);
+        let sum = self.query(center, &mut bits, out);
+        self.bits = bits;
+        sum
+    }
+
+    /// [`Grid::view_into`] on a shared grid, with the caller's bitmap scratch:
+    /// what sender shards run on a tick's published grid ([`super::ViewTick`]).
+    pub fn query(
+        &self,
+        center: FixedPos,
+        bits: &mut Vec<u64>,
+        out: &mut Vec<EntityState>,
+    ) -> Checksum {
         out.clear();
         let r = self.radius;
         let (_, y0) = self.cell_xy(FixedPos(center.0 - IVec2::splat(r)));
@@ -209,8 +224,8 @@ impl Grid {
         // Mark hits in a bitmap indexed by slot (id order), then read it in
         // order: no sort, and no branch on the circle test (a third of the
         // candidates hit, so a branch would mispredict often).
-        self.bits.clear();
-        self.bits.resize(self.source.len().div_ceil(64), 0);
+        bits.clear();
+        bits.resize(self.source.len().div_ceil(64), 0);
         let (mut lo, mut hi) = (usize::MAX, 0);
         for cy in y0..=y1 {
             // Only the cells of this row that the circle reaches: its half-width
@@ -242,7 +257,7 @@ impl Grid {
                 let dy = i64::from(e.pos.y) - py;
                 let hit = u64::from(dx * dx + dy * dy <= r2);
                 let w = e.slot as usize >> 6;
-                self.bits[w] |= hit << (e.slot & 63);
+                bits[w] |= hit << (e.slot & 63);
                 lo = lo.min(w);
                 hi = hi.max(w);
             }
@@ -251,7 +266,7 @@ impl Grid {
         if lo > hi {
             return Checksum(sum);
         }
-        for (w, &word) in self.bits[lo..=hi].iter().enumerate() {
+        for (w, &word) in bits[lo..=hi].iter().enumerate() {
             let mut word = word;
             let base = (lo + w) << 6;
             while word != 0 {
@@ -288,13 +303,18 @@ pub struct HeldView {
     /// With cell-quantized views ([`super::CellViews`]): the cell whose view the
     /// client holds, part of the identity of its baseline.
     pub cell: Option<u32>,
+    /// With exact circles: the held view as a bitmap over the slots of its
+    /// tick's grid, for the bitmap delta of `sim/view_delta.rs`.
+    pub bits: Vec<u64>,
 }
 
 /// Builds per-client snapshot messages for views, reusing its buffers.
 #[derive(Debug, Default)]
 pub struct ViewEncoder {
-    world_max: IVec2,
+    pub(super) world_max: IVec2,
     view: Vec<EntityState>,
+    /// Query scratch (one bit per entity), so the grid itself can be shared.
+    bits: Vec<u64>,
     body: SnapshotBody,
     buf: Vec<u8>,
     last_full: bool,
@@ -316,10 +336,14 @@ impl ViewEncoder {
     /// The complete `Snapshot` message for a client at `center` holding `held`
     /// (a full snapshot when `full` or when it holds nothing), carved out of
     /// `arena`. Call [`ViewEncoder::commit`] once the message is enqueued.
+    /// `motion`: how the world moved since the previous tick, if known; a
+    /// client holding that tick then gets its delta from bitmaps
+    /// ([`TickMotion`]), the same bytes as the list merge.
     #[allow(clippy::too_many_arguments)]
     pub fn encode(
         &mut self,
-        grid: &mut Grid,
+        grid: &Grid,
+        motion: Option<&TickMotion>,
         tick: Tick,
         center: FixedPos,
         held: &HeldView,
@@ -327,19 +351,30 @@ impl ViewEncoder {
         ack: InputSeq,
         arena: &mut BytesMut,
     ) -> Bytes {
-        let checksum = grid.view_into(center, &mut self.view);
+        let checksum = grid.query(center, &mut self.bits, &mut self.view);
         match held.tick {
             Some(base) if !full && base < tick => {
                 // The grid summed the view's checksum from per-tick entity
-                // hashes; the delta only walks the two views.
-                snapshot::delta_lists_into(
-                    tick,
-                    base,
-                    &held.entities,
-                    &self.view,
-                    self.world_max,
-                    &mut self.body,
-                );
+                // hashes; the delta only compares the two views.
+                match motion {
+                    Some(m) if m.applies(base, held.bits.len()) => m.delta_into(
+                        tick,
+                        base,
+                        &grid.source,
+                        &held.bits,
+                        &self.bits,
+                        self.world_max,
+                        &mut self.body,
+                    ),
+                    _ => snapshot::delta_lists_into(
+                        tick,
+                        base,
+                        &held.entities,
+                        &self.view,
+                        self.world_max,
+                        &mut self.body,
+                    ),
+                }
                 self.body.checksum = checksum;
                 self.last_full = false;
             }
@@ -363,6 +398,7 @@ impl ViewEncoder {
     /// buffers instead of copying, so neither side allocates in steady state.
     pub fn commit(&mut self, tick: Tick, held: &mut HeldView) {
         std::mem::swap(&mut self.view, &mut held.entities);
+        std::mem::swap(&mut self.bits, &mut held.bits);
         held.tick = Some(tick);
     }
 }

@@ -143,7 +143,8 @@ fn entering_spawns_leaving_removes_and_moving_is_corrected() {
     let me = FixedPos::new(500, 500);
     grid.rebuild(&[e(1, 500, 500), e(2, 550, 500), e(3, 900, 900)]);
     let f = enc.encode(
-        &mut grid,
+        &grid,
+        None,
         Tick(1),
         me,
         &held,
@@ -160,7 +161,8 @@ fn entering_spawns_leaving_removes_and_moving_is_corrected() {
     // 2 walks out, 3 walks in, 1 stays.
     grid.rebuild(&[e(1, 500, 500), e(2, 650, 500), e(3, 590, 500)]);
     let f = enc.encode(
-        &mut grid,
+        &grid,
+        None,
         Tick(2),
         me,
         &held,
@@ -178,7 +180,8 @@ fn entering_spawns_leaving_removes_and_moving_is_corrected() {
 
     grid.rebuild(&[e(1, 500, 500), e(2, 650, 500), e(3, 580, 500)]);
     let f = enc.encode(
-        &mut grid,
+        &grid,
+        None,
         Tick(3),
         me,
         &held,
@@ -198,7 +201,16 @@ fn entering_spawns_leaving_removes_and_moving_is_corrected() {
         (0, 0, 0, 1)
     );
     // A requested full snapshot ignores the baseline.
-    let f = enc.encode(&mut grid, Tick(3), me, &held, true, InputSeq(5), &mut arena);
+    let f = enc.encode(
+        &grid,
+        None,
+        Tick(3),
+        me,
+        &held,
+        true,
+        InputSeq(5),
+        &mut arena,
+    );
     assert_eq!(decode(&f).body.baseline, None);
 }
 
@@ -269,7 +281,7 @@ fn client_worlds_follow_their_views_over_many_ticks() {
             }
             let (held, cw) = &mut clients[i];
             let me = world.player(*id).expect("present").pos;
-            let frame = enc.encode(&mut grid, tick, me, held, false, InputSeq(t), &mut arena);
+            let frame = enc.encode(&grid, None, tick, me, held, false, InputSeq(t), &mut arena);
             enc.commit(tick, held);
             let s = decode(&frame);
             spawns += s.body.spawned.len();

@@ -5,6 +5,8 @@
 //! - [`snapshots`]: per-tick view history and the encode-once snapshot bodies;
 //! - [`interest`]: the view-radius grid and exact per-client view snapshots;
 //! - [`cell_views`]: views quantized to grid cells, shared by the clients of a cell;
+//! - [`view_delta`]: the delta against the previous tick, on view bitmaps;
+//! - [`view_jobs`]: exact circles built off the tick thread from a shared index;
 //! - [`views`]: the per-tick snapshot builder over all of the above.
 //!
 //! Time enters only as ticks, so tests drive it directly.
@@ -13,6 +15,8 @@ pub mod cell_views;
 pub mod input;
 pub mod interest;
 pub mod snapshots;
+pub mod view_delta;
+pub mod view_jobs;
 pub mod views;
 pub mod world;
 
@@ -20,5 +24,7 @@ pub use cell_views::CellViews;
 pub use input::{InputOutcome, InputQueue};
 pub use interest::{Grid, HeldView, ViewEncoder};
 pub use snapshots::SnapshotPlanner;
+pub use view_delta::TickMotion;
+pub use view_jobs::{Built, JobEncoder, SharedHeld, ViewJob, ViewTick, lock_held};
 pub use views::Views;
 pub use world::{JoinError, Joined, Player, SimConfig, World};

@@ -4,24 +4,70 @@
 //!
 //! - No view radius: everyone sees everyone, one body per distinct baseline
 //!   ([`SnapshotPlanner`]) shared by all clients behind a per-client header.
-//! - Exact circles ([`ViewEncoder`]): one view, delta and encode per client.
+//! - Exact circles ([`ViewEncoder`]): one view, delta and encode per client,
+//!   normally built off the tick thread from the tick's published index
+//!   ([`Views::view_tick`], `sim/view_jobs.rs`).
 //! - Cell circles ([`CellViews`]): one body per (baseline, cell), shared.
 //!
 //! Frames are carved out of shared chunks ([`carve`]), so a tick allocates per
 //! 64 KiB of frames rather than per client.
+
+use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use glam::IVec2;
 use ticksync_protocol::{EntityState, FixedPos, InputSeq, Tick, codec};
 
 use super::interest::{Grid, HeldView, ViewEncoder, carve};
+use super::view_jobs::{Built, SentCounts, ViewTick};
 use super::{CellViews, SnapshotPlanner};
 
 #[derive(Debug)]
 enum Mode {
     All(SnapshotPlanner),
-    Exact(Grid, ViewEncoder),
-    Cells(Grid, CellViews),
+    Exact(ExactViews),
+    Cells(Box<Grid>, CellViews),
+}
+
+/// Exact circles: the published per-tick indexes and an encoder for frames
+/// built on the tick thread ([`Views::frame`]).
+#[derive(Debug)]
+struct ExactViews {
+    radius: u32,
+    world_max: IVec2,
+    /// Indexes of recent ticks; sender shards hold the ones not yet built.
+    /// An unshared one is rebuilt, so this stays at two or three in steady
+    /// state (bounded by the ticks of frames a client may have outstanding).
+    pool: Vec<Arc<ViewTick>>,
+    current: usize,
+    encoder: ViewEncoder,
+    sent: Arc<SentCounts>,
+    /// The previous tick's world and its tick, for [`super::TickMotion`].
+    last: Vec<EntityState>,
+    last_tick: Option<Tick>,
+}
+
+impl ExactViews {
+    fn begin_tick(&mut self, tick: Tick, view: &[EntityState]) {
+        let free = self.pool.iter_mut().position(|t| Arc::get_mut(t).is_some());
+        let i = free.unwrap_or_else(|| {
+            let grid = Grid::for_views(self.radius, self.world_max);
+            let t = ViewTick::new(grid, self.world_max, self.sent.clone());
+            self.pool.push(Arc::new(t));
+            self.pool.len() - 1
+        });
+        if let Some(t) = Arc::get_mut(&mut self.pool[i]) {
+            t.rebuild(tick, view, self.last_tick, &self.last);
+        }
+        self.current = i;
+        self.last.clear();
+        self.last.extend_from_slice(view);
+        self.last_tick = Some(tick);
+    }
+
+    fn current(&self) -> &Arc<ViewTick> {
+        &self.pool[self.current]
+    }
 }
 
 /// Builds every client's snapshot of the current tick.
@@ -45,10 +91,23 @@ impl Views {
             // A cell wider than the radius could leave a client out of its own
             // view; a radius too small for the grid's cell cap gets exact circles.
             (r, c) if c > 0 && Grid::min_cell_side(world_max) <= r => Mode::Cells(
-                Grid::with_cell(r, c.min(r), world_max),
+                Box::new(Grid::with_cell(r, c.min(r), world_max)),
                 CellViews::new(world_max),
             ),
-            (r, _) => Mode::Exact(Grid::for_views(r, world_max), ViewEncoder::new(world_max)),
+            (r, _) => {
+                let sent = Arc::<SentCounts>::default();
+                let first = ViewTick::new(Grid::for_views(r, world_max), world_max, sent.clone());
+                Mode::Exact(ExactViews {
+                    radius: r,
+                    world_max,
+                    pool: vec![Arc::new(first)],
+                    current: 0,
+                    encoder: ViewEncoder::new(world_max),
+                    sent,
+                    last: Vec::new(),
+                    last_tick: None,
+                })
+            }
         };
         Views {
             mode,
@@ -64,7 +123,7 @@ impl Views {
         self.tick = tick;
         match &mut self.mode {
             Mode::All(planner) => planner.record(tick, view),
-            Mode::Exact(grid, _) => grid.rebuild(view),
+            Mode::Exact(exact) => exact.begin_tick(tick, view),
             Mode::Cells(grid, views) => {
                 grid.rebuild(view);
                 views.begin_tick(grid, tick);
@@ -84,9 +143,12 @@ impl Views {
     ) -> (Bytes, bool) {
         let arena = &mut self.arena;
         match &mut self.mode {
-            Mode::Exact(grid, encoder) => {
+            Mode::Exact(exact) => {
                 self.exact_encoded += 1;
-                let frame = encoder.encode(grid, self.tick, center, held, full, ack, arena);
+                let t = &exact.pool[exact.current];
+                let encoder = &mut exact.encoder;
+                let (grid, motion) = (t.grid(), Some(t.motion()));
+                let frame = encoder.encode(grid, motion, self.tick, center, held, full, ack, arena);
                 (frame, encoder.last_was_full())
             }
             Mode::Cells(grid, views) => {
@@ -107,12 +169,30 @@ impl Views {
     pub fn commit(&mut self, held: &mut HeldView) {
         match &mut self.mode {
             Mode::All(_) => held.tick = Some(self.tick),
-            Mode::Exact(_, encoder) => encoder.commit(self.tick, held),
+            Mode::Exact(exact) => exact.encoder.commit(self.tick, held),
             Mode::Cells(_, views) => views.commit(held),
         }
     }
 
-    /// Snapshot bodies encoded since creation.
+    /// Exact circles: this tick's published index, from which each client's
+    /// frame can be built elsewhere ([`super::ViewJob`]) instead of by
+    /// [`Views::frame`]. `None` in the modes that share bodies.
+    pub fn view_tick(&self) -> Option<&Arc<ViewTick>> {
+        match &self.mode {
+            Mode::Exact(exact) => Some(exact.current()),
+            _ => None,
+        }
+    }
+
+    /// What was built from this room's [`ViewTick`]s since the last call.
+    pub fn take_built(&self) -> Built {
+        match &self.mode {
+            Mode::Exact(exact) => exact.sent.take(),
+            _ => Built::default(),
+        }
+    }
+
+    /// Snapshot bodies encoded by [`Views::frame`] since creation.
     pub fn bodies_encoded(&self) -> u64 {
         match &self.mode {
             Mode::All(planner) => planner.bodies_encoded(),
