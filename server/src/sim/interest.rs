@@ -131,6 +131,9 @@ impl Grid {
         self.starts.len() - 1
     }
 
+    // Called per row of every query: profiled as a call of its own (~6 % of
+    // the tick thread) when left to the compiler.
+    #[inline(always)]
     fn cell_xy(&self, pos: FixedPos) -> (i32, i32) {
         (
             (pos.0.x / self.cell).clamp(0, self.cols - 1),
