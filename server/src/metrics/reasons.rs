@@ -242,9 +242,14 @@ impl<R: Reasons> Default for ByReason<R> {
 }
 
 impl<R: Reasons> ByReason<R> {
-    /// Adds `n` to `reason`'s counter.
+    /// Adds `n` to `reason`'s counter. Adding 0 does nothing, without the
+    /// family's lock and hash: the tick adds every input's (mostly zero)
+    /// rejections, ~60,000 a second at 2,000 players (~9 % of the tick
+    /// thread's samples in a profile).
     pub fn inc_by(&self, reason: R, n: u64) {
-        self.family.get_or_create(&[(R::LABEL, reason)]).inc_by(n);
+        if n > 0 {
+            self.family.get_or_create(&[(R::LABEL, reason)]).inc_by(n);
+        }
     }
 
     /// `reason`'s count so far.
