@@ -130,23 +130,38 @@ pub fn delta_lists_into(
                 j += 1;
             }
             Ordering::Equal => {
-                let (b, c) = (&base[i], &cur[j]);
-                if c.vel != b.vel {
-                    out.changed.push(EntityDelta {
-                        id: c.id,
-                        delta: c.vel.wrapping_sub(b.vel),
-                    });
-                }
-                let expected = extrapolate(b.pos, c.vel, ticks, world_max);
-                if c.pos != expected {
-                    out.corrected.push(EntityDelta {
-                        id: c.id,
-                        delta: c.pos.0.wrapping_sub(expected.0),
-                    });
-                }
+                kept_into(&base[i], &cur[j], ticks, world_max, out);
                 i += 1;
                 j += 1;
             }
         }
+    }
+}
+
+/// The entries of a delta for one entity kept in view, `ticks` after the
+/// baseline that had it as `b`, now `c`: `changed` if its velocity changed,
+/// `corrected` if it is not where its new velocity takes it from `b`. Called
+/// in id order, it appends to `out`'s lists in id order (the one rule for
+/// every delta builder, e.g. a server's bitmap fast path).
+#[inline]
+pub fn kept_into(
+    b: &EntityState,
+    c: &EntityState,
+    ticks: u32,
+    world_max: IVec2,
+    out: &mut SnapshotBody,
+) {
+    if c.vel != b.vel {
+        out.changed.push(EntityDelta {
+            id: c.id,
+            delta: c.vel.wrapping_sub(b.vel),
+        });
+    }
+    let expected = extrapolate(b.pos, c.vel, ticks, world_max);
+    if c.pos != expected {
+        out.corrected.push(EntityDelta {
+            id: c.id,
+            delta: c.pos.0.wrapping_sub(expected.0),
+        });
     }
 }

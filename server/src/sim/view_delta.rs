@@ -12,12 +12,14 @@
 //! ~57-entity lists per client (profiled at about a quarter of the tick thread's
 //! time, most of it cache misses on the held lists).
 //!
-//! The lists come out in slot order, which is id order: the body is the one
-//! `snapshot::delta_lists_into` builds, entry for entry (tests compare both).
+//! The lists come out in slot order, which is id order, and each kept entity's
+//! entries come from `snapshot::kept_into`, the merge's own rule: the body is
+//! the one `snapshot::delta_lists_into` builds, entry for entry (tests compare
+//! both).
 
 use glam::IVec2;
 use ticksync_protocol::motion::extrapolate;
-use ticksync_protocol::{EntityDelta, EntityState, SnapshotBody, Tick};
+use ticksync_protocol::{EntityState, SnapshotBody, Tick, snapshot};
 
 /// How every entity moved from one tick to the next, when the world's set of
 /// ids stayed the same.
@@ -94,20 +96,7 @@ impl TickMotion {
                 out.spawned.push(cur[slot]);
             }
             for slot in ones(h & n & m, base_slot) {
-                let (b, c) = (&self.prev[slot], &cur[slot]);
-                if c.vel != b.vel {
-                    out.changed.push(EntityDelta {
-                        id: c.id,
-                        delta: c.vel.wrapping_sub(b.vel),
-                    });
-                }
-                let expected = extrapolate(b.pos, c.vel, 1, world_max);
-                if c.pos != expected {
-                    out.corrected.push(EntityDelta {
-                        id: c.id,
-                        delta: c.pos.0.wrapping_sub(expected.0),
-                    });
-                }
+                snapshot::kept_into(&self.prev[slot], &cur[slot], 1, world_max, out);
             }
         }
     }
