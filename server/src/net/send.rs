@@ -130,7 +130,8 @@ pub struct SendBatch {
 }
 
 /// A tick's published index as registered in a [`SendBatch`]
-/// ([`SendBatch::view_tick`]): what [`SendBatch::push_view`] refers to.
+/// ([`SendBatch::view_tick`]): what a view job pushed with
+/// `OutboundPermit::send_view` refers to.
 #[derive(Debug, Clone, Copy)]
 pub struct ViewTickRef(u32);
 
