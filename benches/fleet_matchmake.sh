@@ -10,8 +10,12 @@
 #   benches/fleet_matchmake.sh [BINARY] [REQUESTS] [CONCURRENCY] [BOTS]
 #
 # BINARY defaults to target/release/ticksync-server (ticksync-bot is taken
-# from the same directory). Each request is one `POST /matchmake` with curl;
-# the figures are curl's time_total.
+# from the same directory). The request phases use ApacheBench (`ab`, Debian's
+# apache2-utils): one process keeps CONCURRENCY requests in flight, each a new
+# connection with one `POST /matchmake`, as a client's matchmake is; the
+# figures are ab's requests per second and its percentiles of the time per
+# request. (A curl process per request, used before, measured process
+# start-up more than the fleet on 2 cores.)
 set -euo pipefail
 BIN=${1:-target/release/ticksync-server}
 N=${2:-2000}
@@ -29,7 +33,7 @@ sleep 0.5
 MEMBERS=""
 for i in 1 2 3; do
   P=$(port)
-  RUST_LOG=info,ticksync_server::fleet=debug "$BIN" --bind 127.0.0.1:"$P" --redis redis://127.0.0.1:"$RP"/ --member-id m$i \
+  RUST_LOG=info,ticksync_server::fleet=debug,ticksync_server::net::matchmake=debug "$BIN" --bind 127.0.0.1:"$P" --redis redis://127.0.0.1:"$RP"/ --member-id m$i \
     --public-url http://127.0.0.1:"$NP"/m/m$i --fleet-secret bench-fleet-secret-0123 \
     --room-capacity 64 --max-players 100000 --max-rooms 10000 >"$DIR/m$i.log" 2>&1 & PIDS+=($!)
   eval "P$i=$P"
@@ -52,18 +56,37 @@ http { access_log off; include $DIR/members.conf; include $DIR/ticksync.conf; }
 CONF
 nginx -p "$DIR" -c "$DIR/nginx.conf" & PIDS+=($!)
 sleep 2
+command -v ab >/dev/null || { echo "ab not found: apt-get install apache2-utils" >&2; exit 1; }
+echo '{}' > "$DIR/body.json"
 run() { # URL label
-  local start end
-  start=$(date +%s.%N)
-  seq "$N" | xargs -P "$C" -I{} curl -s -o /dev/null -w '%{http_code} %{time_total}\n' -X POST "$1/matchmake" > "$DIR/$2.txt"
-  end=$(date +%s.%N)
-  python3 - "$DIR/$2.txt" "$start" "$end" "$2" <<'PY'
-import sys
-rows=[l.split() for l in open(sys.argv[1])]
-ok=sorted(float(t) for c,t in rows if c=="200")
-el=float(sys.argv[3])-float(sys.argv[2])
-q=lambda p: ok[min(len(ok)-1,int(p*len(ok)))]*1000
-print(f"{sys.argv[4]}: {len(ok)}/{len(rows)} ok, {len(ok)/el:.0f} matchmakes/s, p50 {q(0.5):.1f} ms, p99 {q(0.99):.1f} ms")
+  ab -q -l -n "$N" -c "$C" -p "$DIR/body.json" -T application/json -e "$DIR/$2.csv" \
+    "$1/matchmake" > "$DIR/$2.txt" 2>&1 || { cat "$DIR/$2.txt"; return 1; }
+  python3 - "$DIR/$2.txt" "$DIR/$2.csv" "$N" "$2" <<'PY'
+import csv, re, sys
+out = open(sys.argv[1]).read()
+field = lambda name: re.search(name + r":\s+([0-9.]+)", out)
+failed = int(field("Failed requests")[1])
+non2xx = int(field("Non-2xx responses")[1]) if field("Non-2xx responses") else 0
+pct = {int(float(p)): float(ms) for p, ms in list(csv.reader(open(sys.argv[2])))[1:]}
+ok = int(sys.argv[3]) - failed - non2xx
+print(f"{sys.argv[4]}: {ok}/{sys.argv[3]} ok, {float(field('Requests per second')[1]):.0f} matchmakes/s, "
+      f"p50 {pct[50]:.1f} ms, p99 {pct[99]:.1f} ms, max {pct[100]:.1f} ms; "
+      f"non-2xx {non2xx}, failed {failed}" + (f" ({m[0]})" if (m := re.search(r"\(Connect.*\)", out)) else ""))
+PY
+  refusals
+}
+# The members' refusals since they started (status, outcome, reason), counted.
+refusals() {
+  python3 - "$DIR" <<'PY'
+import collections, glob, re, sys
+seen = collections.Counter()
+for f in glob.glob(sys.argv[1] + "/m*.log"):
+    for line in open(f):
+        if "matchmake refused" in line:
+            m = re.search(r"status=(\d+) outcome=(\S+) text=(.*)$", line)
+            seen[m.groups() if m else (line.strip()[-80:],)] += 1
+for k, n in seen.most_common():
+    print(f"  refused so far {n}x: {' '.join(k)}")
 PY
 }
 claims() {
