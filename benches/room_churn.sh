@@ -19,9 +19,9 @@
 # Usage:   benches/room_churn.sh
 # Env:     BOTS=480  MATCH=3s  DURATION=300s  WARMUP=30s  IDLE=1s  PORT=7951
 #          LOCK=never (the squad kind's lock: `full` locks a room once its 8
-#          seats were taken, so a bot is no longer seated in a full match's
-#          free seat after someone left; a room that never filled still takes
-#          latecomers, whose match may end at once)
+#          seats were taken; a duration equal to MATCH, e.g. LOCK=3s, locks
+#          it when its match is over, so no bot is seated in a match that has
+#          ended and matches_played counts played matches only)
 #          OUT=target/load  NO_BUILD=1 (do not rebuild the release binaries)
 #          BIN=target/release (where the binaries are)
 set -euo pipefail

@@ -26,7 +26,7 @@
  * @property {number} tick
  * @property {number} tick_rate
  * @property {number} age_secs
- * @property {boolean} locked  its match is locked (a `lock=full` kind that was full): it takes no newcomer
+ * @property {boolean} locked  its match is locked (a `lock=full` kind that was full, or a lock time passed): it takes no newcomer
  *
  * @typedef {object} MatchmakeOptions
  * @property {string} baseUrl  the server's `http://` or `https://` origin (or its `ws://`/`wss://` URL)

@@ -29,7 +29,7 @@ impl Fleet {
             .arg(u8::from(self.is_draining()));
         for room in rooms.handles(None) {
             let info = room.info();
-            let (taken, locked) = room.seats.taken_and_locked();
+            let (taken, locked) = room.taken_and_locked();
             call.arg(room.id.to_string())
                 .arg(&info.kind)
                 .arg(info.capacity)

@@ -52,7 +52,7 @@ impl Fleet {
                 if c[4] == self.member {
                     // Gone here: closed since the last heartbeat.
                     let here = rooms.get(room)?;
-                    let (mine, lock) = here.seats.taken_and_locked();
+                    let (mine, lock) = here.taken_and_locked();
                     (taken, locked) = (mine.saturating_add(num(&c[5])), lock);
                 }
                 Some(OpenRoom {

@@ -117,7 +117,7 @@ pub(crate) fn take_free_seat(
 
 /// A room of this process as a directory lists it.
 pub fn local_listing(room: &RoomHandle) -> Listing {
-    let (taken, locked) = room.seats.taken_and_locked();
+    let (taken, locked) = room.taken_and_locked();
     Listing {
         room: room.id,
         kind: room.kind.spec.name.clone(),

@@ -17,7 +17,8 @@ pub struct Listing {
     pub taken: u32,
     /// Its capacity.
     pub capacity: u32,
-    /// Whether its match is locked (`lock=full`, full once): it takes no
+    /// Whether its match is locked (a kind with `lock=full` and the room was
+    /// full once, or `lock=<duration>` and the room is that old): it takes no
     /// newcomer whatever its free seats.
     pub locked: bool,
     /// Where its players connect: the `ws://`/`wss://` base URL of the process

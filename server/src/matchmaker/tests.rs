@@ -14,14 +14,15 @@ use crate::schedule::Placement;
 
 const HOLD: Duration = Duration::from_secs(10);
 
-/// A directory over kinds `duel` (2 seats), `arena` (4 seats) and `squad` (3
-/// seats, locked once full), at most `max_rooms` rooms; rooms are registered
-/// but never ticked.
+/// A directory over kinds `duel` (2 seats), `arena` (4 seats), `squad` (3
+/// seats, locked once full) and `lobby` (4 seats, locked 300 ms after it
+/// opened), at most `max_rooms` rooms; rooms are registered but never ticked.
 fn directory(max_rooms: usize, max_players: u32) -> Arc<LocalDirectory> {
     let config = Config {
         room_kinds: vec![
             "duel:capacity=2".parse().unwrap(),
             "squad:capacity=3,lock=full".parse().unwrap(),
+            "lobby:capacity=4,lock=300ms".parse().unwrap(),
         ],
         room_capacity: 4,
         default_kind: "arena".into(),
@@ -211,4 +212,29 @@ async fn a_room_of_a_locking_kind_is_not_offered_once_it_was_full() {
         .await
         .unwrap();
     assert_eq!(c.listing.room, a.listing.room);
+}
+
+#[tokio::test]
+async fn a_room_of_a_timed_lock_kind_is_not_offered_once_its_match_started() {
+    let dir = directory(10, 100);
+    let first = matchmake(dir.as_ref(), "lobby", None, 0, HOLD)
+        .await
+        .unwrap();
+    let second = matchmake(dir.as_ref(), "lobby", None, 0, HOLD)
+        .await
+        .unwrap();
+    assert_eq!(
+        first.listing.room, second.listing.room,
+        "it fills meanwhile"
+    );
+    // Its 300 ms of lobby are over: the match has started, two seats free.
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    let late = matchmake(dir.as_ref(), "lobby", None, 0, HOLD)
+        .await
+        .unwrap();
+    assert_ne!(late.listing.room, first.listing.room);
+    let rooms = dir.host().env().rooms.list();
+    let locked = |id| rooms.iter().find(|r| r.id == id).map(|r| r.locked);
+    assert_eq!(locked(first.listing.room), Some(true));
+    assert_eq!(locked(late.listing.room), Some(false));
 }

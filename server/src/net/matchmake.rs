@@ -65,7 +65,8 @@ struct Listed {
     tick: u32,
     tick_rate: u16,
     age_secs: u64,
-    /// Whether its match is locked (`lock=full`): it takes no newcomer.
+    /// Whether its match is locked (`lock=full` or `lock=<duration>`): it
+    /// takes no newcomer.
     locked: bool,
     /// The fleet member that runs it (`--redis` only).
     #[serde(skip_serializing_if = "Option::is_none")]

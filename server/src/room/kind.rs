@@ -10,6 +10,7 @@
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use ticksync_protocol::movement::{MAX_SPEED_PER_TICK, MAX_WORLD_FIXED};
 use ticksync_protocol::{FIXED_SCALE, MoveConfig, SessionLimits};
@@ -56,6 +57,9 @@ pub enum RoomLock {
     /// has started with a full roster, and a player who leaves is not
     /// replaced (a duel, a squad match).
     Full,
+    /// This long after the room opened: its match has started, full or not
+    /// (a lobby that fills for a while, then plays).
+    After(Duration),
 }
 
 impl FromStr for RoomLock {
@@ -65,17 +69,23 @@ impl FromStr for RoomLock {
         match s {
             "never" => Ok(RoomLock::Never),
             "full" => Ok(RoomLock::Full),
-            other => Err(format!("must be never or full, got {other:?}")),
+            other => match humantime::parse_duration(other) {
+                Ok(d) if !d.is_zero() => Ok(RoomLock::After(d)),
+                _ => Err(format!(
+                    "must be never, full or a duration above 0 (e.g. 30s), got {s:?}"
+                )),
+            },
         }
     }
 }
 
 impl fmt::Display for RoomLock {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            RoomLock::Never => "never",
-            RoomLock::Full => "full",
-        })
+        match self {
+            RoomLock::Never => f.write_str("never"),
+            RoomLock::Full => f.write_str("full"),
+            RoomLock::After(d) => write!(f, "{}", humantime::format_duration(*d)),
+        }
     }
 }
 
@@ -427,7 +437,7 @@ mod tests {
             ),
             (
                 "duel:lock=start",
-                "--room-kind duel: lock must be never or full, got \"start\"",
+                "--room-kind duel: lock must be never, full or a duration above 0 (e.g. 30s), got \"start\"",
             ),
         ] {
             let c = Config::parse_from(["x", "--room-kind", arg]);
@@ -464,5 +474,14 @@ mod tests {
             spec.to_string().parse::<KindArg>().unwrap().resolve(&spec),
             Ok(spec)
         );
+        let lobby: KindArg = "lobby:lock=1m 30s".parse().unwrap();
+        let lobby = lobby
+            .resolve(&KindSpec::from_config(&Config::default()))
+            .unwrap();
+        assert_eq!(lobby.lock, RoomLock::After(Duration::from_secs(90)));
+        assert!(lobby.to_string().ends_with(",lock=1m 30s"), "{lobby}");
+        let again: KindArg = lobby.to_string().parse().unwrap();
+        assert_eq!(again.resolve(&lobby), Ok(lobby));
+        assert!("0s".parse::<RoomLock>().is_err());
     }
 }

@@ -108,7 +108,7 @@ pub struct RoomInfo {
     /// Tick timing, traffic and the rest.
     pub stats: RoomStatsView,
     /// Whether its match is locked: matchmaking offers it no more (a kind
-    /// with `lock=full` that was full once).
+    /// with `lock=full` that was full once, or `lock=<duration>` that old).
     #[serde(default)]
     pub locked: bool,
     /// The fleet member that runs it (`--redis` only).
@@ -122,8 +122,8 @@ impl RoomHandle {
         RoomHandle {
             id,
             seats: match kind.spec.lock {
-                RoomLock::Never => Seats::new(kind.spec.capacity),
                 RoomLock::Full => Seats::locking(kind.spec.capacity),
+                RoomLock::Never | RoomLock::After(_) => Seats::new(kind.spec.capacity),
             },
             kind,
             stats: RoomStats::default(),
@@ -152,6 +152,23 @@ impl RoomHandle {
         self.stats.players.load(Ordering::Acquire)
     }
 
+    /// Seats taken, and whether its match is locked at `now`: it was full
+    /// once (`lock=full`, read in the same load as the seats) or it opened
+    /// the kind's lock time ago (`lock=<duration>`).
+    pub fn taken_and_locked_at(&self, now: Instant) -> (u32, bool) {
+        let (taken, full) = self.seats.taken_and_locked();
+        let timed = match self.kind.spec.lock {
+            RoomLock::After(d) => now.saturating_duration_since(self.created) >= d,
+            RoomLock::Never | RoomLock::Full => false,
+        };
+        (taken, full || timed)
+    }
+
+    /// Seats taken, and whether its match is locked now.
+    pub fn taken_and_locked(&self) -> (u32, bool) {
+        self.taken_and_locked_at(Instant::now())
+    }
+
     /// The room as `GET /rooms` lists it.
     pub fn info(&self) -> RoomInfo {
         let players = self.players();
@@ -165,7 +182,7 @@ impl RoomHandle {
             tick_rate: self.kind.spec.tick_rate,
             age_secs: self.created.elapsed().as_secs(),
             stats: self.stats.view(),
-            locked: self.seats.is_locked(),
+            locked: self.taken_and_locked().1,
             member: None,
         }
     }
